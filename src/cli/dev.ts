@@ -1,0 +1,68 @@
+/**
+ * `manyfold dev up|down|status`: the embedded local control plane.
+ */
+import { parseArgs } from 'node:util';
+import { defaultDir, down, formatStatus, status, up } from '../devcluster/cluster.ts';
+import { StartError } from '../devcluster/processes.ts';
+
+const usage = `Usage: manyfold dev <up|down|status> [options]
+
+  up       start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+           on 127.0.0.1 (binaries from KUBEBUILDER_ASSETS or ~/.cache/manyfold, else
+           built once from the Go module proxy); harmless when already up
+  down     stop exactly the processes 'up' started
+  status   show the processes, the server version and node readiness
+
+Options:
+  --nodes N     fake kwok nodes to create (up; default 3)
+  --dir PATH    state directory (default .manyfold/dev, or $MANYFOLD_DEV_DIR)`;
+
+export async function runDev(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      nodes: { type: 'string' },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [action] = positionals;
+  if (values.help || action === undefined) {
+    process.stdout.write(`${usage}\n`);
+    return values.help ? 0 : 2;
+  }
+  const dir = values.dir ?? defaultDir();
+  switch (action) {
+    case 'up': {
+      const nodes = values.nodes === undefined ? 3 : Number(values.nodes);
+      if (!Number.isInteger(nodes) || nodes < 0 || nodes > 5000) {
+        process.stderr.write(`--nodes must be an integer from 0 to 5000, got '${values.nodes}'\n`);
+        return 2;
+      }
+      try {
+        await up({ dir, nodes });
+      } catch (error) {
+        if (error instanceof StartError) {
+          process.stderr.write(`\n${error.message}\n--- last lines of ${error.logFile} ---\n${error.logTail}\n`);
+          return 1;
+        }
+        throw error;
+      }
+      process.stdout.write(`${formatStatus(await status({ dir }))}\n`);
+      return 0;
+    }
+    case 'down':
+      await down({ dir });
+      return 0;
+    case 'status': {
+      const s = await status({ dir });
+      process.stdout.write(`${formatStatus(s)}\n`);
+      const healthy = s.state !== undefined && s.components.every((c) => c.running) && s.error === undefined;
+      return healthy ? 0 : 1;
+    }
+    default:
+      process.stderr.write(`manyfold dev: unknown action '${action}' (allowed: up, down, status)\n`);
+      return 2;
+  }
+}

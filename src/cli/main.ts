@@ -1,0 +1,45 @@
+/**
+ * The `manyfold` command: dispatches to the subcommands.
+ *
+ *   manyfold start                      the main job (operator, or the local control plane)
+ *   manyfold dev up|down|status         the embedded local control plane
+ *   manyfold crds [--write|--check]     the generated CustomResourceDefinitions
+ */
+import { runDev } from './dev.ts';
+import { runStart } from './start.ts';
+
+const usage = `Usage: manyfold <command> [options]
+
+Commands:
+  start                 run the main job: against the current kubeconfig when it answers,
+                        else on the embedded local control plane, with a live status view
+  dev up [--nodes N]    start the local control plane (etcd, kube-apiserver, controller
+                        manager, scheduler, kwok with N fake nodes; default 3)
+  dev down              stop everything 'dev up' started
+  dev status            show what runs and whether it is healthy
+
+Run 'manyfold <command> --help' for a command's options.`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'dev':
+      return runDev(rest);
+    case 'start':
+      return runStart(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${usage}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`manyfold: unknown command '${command}'\n\n${usage}\n`);
+      return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`manyfold: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 1;
+});
