@@ -1,6 +1,7 @@
-// Test tiers: `unit` (colocated *.test.ts, pure logic, no cluster) and `cluster`
-// (test/integration and test/e2e, against one real control plane per run, started by
-// test/setup/global.ts).
+// Test tiers: `unit` (colocated *.test.ts, pure logic, no cluster), `etcd`
+// (test/integration/etcd: real etcd processes the tests start themselves, no API
+// server) and `cluster` (the rest of test/integration and test/e2e, against one real
+// control plane per run, started by test/setup/global.ts).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -16,8 +17,19 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'etcd',
+          include: ['test/integration/etcd/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: 'cluster',
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          exclude: ['test/integration/etcd/**'],
           environment: 'node',
           globalSetup: ['test/setup/global.ts'],
           testTimeout: 180_000,

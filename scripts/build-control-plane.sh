@@ -24,6 +24,16 @@ BIN="$CACHE/bin"
 WORK="$CACHE/build"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
+mkdir -p "$BIN" "$WORK"
+# One build at a time per cache (two `dev up` at once wait for each other); leftovers of
+# an interrupted build are removed.
+exec 9>"$CACHE/build.lock"
+if ! flock -n 9; then
+  echo "[build] another build holds $CACHE/build.lock; waiting for it" >&2
+  flock 9
+fi
+rm -rf "$BIN"/*.tmp.*
+
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 need() { command -v "$1" >/dev/null || { echo "build-control-plane: '$1' is required but not on PATH" >&2; exit 1; }; }
 need go

@@ -35,8 +35,8 @@ export async function runDev(argv: readonly string[]): Promise<number> {
   const dir = values.dir ?? defaultDir();
   switch (action) {
     case 'up': {
-      const nodes = values.nodes === undefined ? 3 : Number(values.nodes);
-      if (!Number.isInteger(nodes) || nodes < 0 || nodes > 5000) {
+      const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
+      if (nodes !== undefined && (!Number.isInteger(nodes) || nodes < 0 || nodes > 5000)) {
         process.stderr.write(`--nodes must be an integer from 0 to 5000, got '${values.nodes}'\n`);
         return 2;
       }

@@ -56,7 +56,7 @@ export async function runStart(argv: readonly string[]): Promise<number> {
   const before = await readState(dir);
   const wasRunning = before !== undefined && isUp(before);
   try {
-    await up({ dir, nodes: values.nodes === undefined ? 3 : Number(values.nodes) });
+    await up({ dir, nodes: values.nodes === undefined ? undefined : Number(values.nodes) });
   } catch (error) {
     if (error instanceof StartError) {
       process.stderr.write(`\n${error.message}\n--- last lines of ${error.logFile} ---\n${error.logTail}\n`);

@@ -47,8 +47,8 @@ export interface ClusterState {
 export interface UpOptions {
   /** State directory (default `.manyfold/dev` under the working directory). */
   readonly dir?: string;
-  /** Number of fake nodes (default 3). */
-  readonly nodes?: number;
+  /** Number of fake nodes (default 3 on a fresh start; a running cluster is rescaled only when given). */
+  readonly nodes?: number | undefined;
   /** Progress lines. */
   readonly log?: (line: string) => void;
   /** Build missing binaries (default true). */
@@ -68,6 +68,21 @@ const identities: readonly Identity[] = [
 ];
 
 const stateFile = (dir: string) => join(dir, 'state.json');
+
+/**
+ * The API server's audit log records every write by the operator's ServiceAccount
+ * (metadata only: who, what, user agent, response code) in `logs/audit.log`, so tests
+ * can prove from the server's side which writes landed (the fencing test does).
+ */
+const auditPolicyYaml = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    users: ["system:serviceaccount:${'manyfold-system'}:${'manyfold-operator'}"]
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+`;
 
 export async function readState(dir = defaultDir()): Promise<ClusterState | undefined> {
   try {
@@ -92,10 +107,11 @@ export async function up(options: UpOptions = {}): Promise<ClusterState> {
   const nodes = options.nodes ?? 3;
   await mkdir(dir, { recursive: true });
 
+
   const previous = await readState(dir);
   if (previous && isUp(previous)) {
     log(`The local control plane in ${dir} is already running (apiserver ${previous.server}).`);
-    if (previous.nodes !== nodes) {
+    if (options.nodes !== undefined && previous.nodes !== options.nodes) {
       const client = await KubeClient.create({ kubeconfig: previous.kubeconfig });
       try {
         await ensureNodes(client, nodes);
@@ -199,6 +215,8 @@ async function startAll(ctx: {
 
   // kube-apiserver
   const server = `https://127.0.0.1:${ports.apiserver}`;
+  const auditPolicy = join(dir, 'audit-policy.yaml');
+  await writeFile(auditPolicy, auditPolicyYaml);
   log(`Starting kube-apiserver on ${server}`);
   const apiserver = startProcess({
     name: 'kube-apiserver',
@@ -222,6 +240,11 @@ async function startAll(ctx: {
       '--enable-priority-and-fairness=true',
       '--max-requests-inflight=800',
       '--max-mutating-requests-inflight=400',
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${join(logs, 'audit.log')}`,
+      '--audit-log-format=json',
+      '--audit-log-maxsize=200',
+      '--audit-log-maxbackup=1',
       '--v=1',
     ],
   });
@@ -385,6 +408,32 @@ export async function down(options: { dir?: string; log?: (line: string) => void
   await rm(stateFile(dir), { force: true });
   await rm(join(dir, 'etcd-data'), { recursive: true, force: true });
   return true;
+}
+
+/**
+ * Restarts one component of a running cluster with its original arguments (tests use
+ * it to restart the API server under a live informer). Returns the new state.
+ */
+export async function restartComponent(name: string, options: { dir?: string; downtimeMs?: number } = {}): Promise<ClusterState> {
+  const dir = resolve(options.dir ?? defaultDir());
+  const state = await readState(dir);
+  const record = state?.processes.find((p) => p.name === name);
+  if (!state || !record) throw new Error(`no component '${name}' recorded in ${dir}`);
+  await stopProcess(record);
+  if (options.downtimeMs) await new Promise((r) => setTimeout(r, options.downtimeMs));
+  const next = startProcess({ name, binary: record.binary, args: record.args, log: record.log });
+  const processes = state.processes.map((p) => (p.name === name ? next : p));
+  const nextState: ClusterState = { ...state, processes };
+  await writeFile(stateFile(dir), JSON.stringify(nextState, null, 2));
+  if (name === 'kube-apiserver') {
+    const client = await KubeClient.create({ kubeconfig: state.kubeconfig });
+    try {
+      await waitReady(next, async () => (await client.requestText('/readyz')) === 'ok', { timeoutMs: 90_000 });
+    } finally {
+      await client.close();
+    }
+  }
+  return nextState;
 }
 
 export interface ClusterStatus {

@@ -20,6 +20,8 @@ export interface ProcessRecord {
   readonly binary: string;
   readonly log: string;
   readonly startedAt: string;
+  /** Arguments it was started with (so it can be restarted the same way). */
+  readonly args: readonly string[];
 }
 
 /** Asks the kernel for a free TCP port on 127.0.0.1. */
@@ -58,7 +60,7 @@ export function startProcess(options: {
     if (child.pid === undefined) throw new Error(`${options.name}: could not start ${options.binary}`);
     child.on('error', () => undefined); // reported through isRunning()
     child.unref();
-    return { name: options.name, pid: child.pid, binary: options.binary, log: options.log, startedAt: new Date().toISOString() };
+    return { name: options.name, pid: child.pid, binary: options.binary, log: options.log, startedAt: new Date().toISOString(), args: [...options.args] };
   } finally {
     closeSync(fd);
   }

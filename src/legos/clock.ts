@@ -125,3 +125,13 @@ export class ManualClock implements Clock {
     });
   }
 }
+
+/** RFC 3339 with seconds precision (`2026-01-01T00:00:00Z`), as `metav1.Time` fields want. */
+export function rfc3339(wallMs: number): string {
+  return new Date(wallMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** RFC 3339 with microseconds, as `metav1.MicroTime` fields (Lease, Event) want. */
+export function microTime(wallMs: number): string {
+  return new Date(wallMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}

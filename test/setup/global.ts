@@ -2,7 +2,8 @@
  * Vitest global setup for the cluster tiers (test/integration, test/e2e): one real
  * control plane per run.
  *
- * - default: starts the local control plane in `.manyfold/test` and stops it afterwards;
+ * - default: starts the local control plane in `.manyfold/test/run-<pid>` and stops it
+ *   (and removes the directory) afterwards;
  * - `MANYFOLD_TEST_REUSE=1`: uses the one running in `.manyfold/dev` (starting it if
  *   needed) and leaves it running, for fast edit-test loops;
  * - `MANYFOLD_TEST_KUBECONFIG=<path>`: uses an existing cluster (kind, say); tests that
@@ -10,7 +11,7 @@
  *
  * Tests read what they need with `inject()` (see test/support/cluster.ts).
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -56,7 +57,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   const reuse = process.env['MANYFOLD_TEST_REUSE'] === '1';
-  const dir = resolve(reuse ? '.manyfold/dev' : '.manyfold/test');
+  // A directory per run, so two runs at once (two terminals, say) never share a cluster.
+  const dir = resolve(reuse ? '.manyfold/dev' : `.manyfold/test/run-${process.pid}`);
   const started = Date.now();
   const state = await up({ dir, nodes: 3, log });
   log(`control plane ready in ${Math.round((Date.now() - started) / 1000)} s (${state.server})`);
@@ -67,6 +69,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Fail fast with a clear message if the kubeconfig is unusable.
   await readFile(state.kubeconfig);
   return async () => {
-    if (!reuse) await down({ dir, log });
+    if (!reuse) {
+      await down({ dir, log });
+      await rm(dir, { recursive: true, force: true });
+    }
   };
 }
