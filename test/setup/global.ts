@@ -28,6 +28,8 @@ declare module 'vitest' {
     etcdEndpoint: string;
     /** 'local' when the harness runs the control plane as local processes. */
     clusterKind: 'local' | 'external';
+    /** State directory of the local control plane ('' on an external cluster). */
+    clusterDir: string;
   }
 }
 
@@ -53,6 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('operatorKubeconfig', operatorKubeconfig);
     project.provide('etcdEndpoint', '');
     project.provide('clusterKind', 'external');
+    project.provide('clusterDir', '');
     return async () => undefined;
   }
 
@@ -66,6 +69,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('operatorKubeconfig', state.operatorKubeconfig);
   project.provide('etcdEndpoint', state.etcdEndpoint);
   project.provide('clusterKind', 'local');
+  project.provide('clusterDir', dir);
   // Fail fast with a clear message if the kubeconfig is unusable.
   await readFile(state.kubeconfig);
   return async () => {

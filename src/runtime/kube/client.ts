@@ -8,6 +8,9 @@
  * sets the content type on every write explicitly, and turns every failure into a
  * {@link KubeApiError} in one place.
  *
+ * Connections are HTTP/1.1 (see the Agent options) so that the informer's watchdog,
+ * by aborting a silent watch, also discards its broken connection.
+ *
  * Limitations: client certificates are read once, at construction; bearer tokens
  * (token files, exec plugins) are re-read on every request, so projected
  * service-account tokens rotate correctly.
@@ -102,6 +105,11 @@ export class KubeClient {
       },
       connections: 64,
       pipelining: 1,
+      // HTTP/1.1 only: with HTTP/2 every request shares one connection, so a single
+      // half-dead connection silences every watch at once and aborting a stream does
+      // not close it (client-go needs HTTP/2 pings for this). One connection per
+      // request means an aborted request takes its broken socket with it.
+      allowH2: false,
     });
   }
 

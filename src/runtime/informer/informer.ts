@@ -1,0 +1,288 @@
+/**
+ * A hardened informer: list, then watch, forever, keeping a {@link Store} in step with
+ * the API server and telling handlers what changed.
+ *
+ * What it does that `@kubernetes/client-node`'s informer does not:
+ * - watches with `allowWatchBookmarks` and a jittered `timeoutSeconds` (5-10 min), so
+ *   the server ends every watch cleanly and bookmarks keep the resourceVersion fresh;
+ * - a last-event watchdog: a watch that delivers nothing (not even a bookmark, which
+ *   the API server sends about once a minute) for `silenceTimeoutMs` is abandoned and
+ *   reopened, so a half-open connection cannot freeze the cache;
+ * - a periodic relist (default every 30 min, jittered) diffed against the store, so
+ *   even a missed event is repaired, without spurious updates for unchanged objects;
+ * - 410 Gone / Expired relists at once; every other error backs off exponentially
+ *   with full jitter (0.8 s doubling to 30 s), never giving up and never storming;
+ * - frozen cached objects, optional `managedFields` dropping, indexes;
+ * - `hasSynced()` for gating reconciles and readiness.
+ *
+ * Handlers run synchronously in event order; they should only enqueue keys.
+ *
+ * Limitations: one resource type and one (optional) namespace/selector per informer;
+ * handlers that throw are logged and skipped, not retried.
+ */
+import type { Clock } from '../../legos/clock.ts';
+import { SystemClock } from '../../legos/clock.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import type { ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { watchEvents } from '../kube/watch.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import { Store, type Delta, type IndexFunc } from './store.ts';
+
+export interface EventHandler<T extends KubeObject> {
+  onAdd?(object: T): void;
+  onUpdate?(old: T, object: T): void;
+  onDelete?(object: T): void;
+}
+
+export interface InformerOptions<T extends KubeObject> {
+  readonly client: KubeClient;
+  readonly type: ResourceType;
+  readonly namespace?: string | undefined;
+  readonly labelSelector?: string | undefined;
+  readonly fieldSelector?: string | undefined;
+  readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
+  /** Drop `metadata.managedFields` before caching (default true: it is most of an object's size). */
+  readonly dropManagedFields?: boolean;
+  /** Server-side watch timeout range in seconds (default [300, 600]). */
+  readonly watchTimeoutSeconds?: readonly [number, number];
+  /** Abandon a watch that delivered nothing for this long (default 150,000 ms). */
+  readonly silenceTimeoutMs?: number;
+  /** Relist and diff this often (default 1,800,000 ms, ±10 % jitter; 0 disables). */
+  readonly relistPeriodMs?: number;
+  /** Reconnect backoff bounds (default 800 ms to 30,000 ms). */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Page size of lists (default 500). */
+  readonly pageSize?: number;
+  readonly clock?: Clock;
+  readonly random?: () => number;
+  readonly log?: Logger;
+}
+
+/** Counters for metrics and tests. */
+export interface InformerStats {
+  lists: number;
+  watches: number;
+  events: number;
+  bookmarks: number;
+  silentWatches: number;
+  goneRelists: number;
+  errors: number;
+}
+
+export class Informer<T extends KubeObject = KubeObject> {
+  readonly store: Store<T>;
+  readonly stats: InformerStats = { lists: 0, watches: 0, events: 0, bookmarks: 0, silentWatches: 0, goneRelists: 0, errors: 0 };
+  private readonly handlers: EventHandler<T>[] = [];
+  private readonly options: InformerOptions<T>;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly log: Logger;
+  private synced = false;
+  private readonly syncWaiters: (() => void)[] = [];
+  private resourceVersion: string | undefined;
+  private started = false;
+
+  constructor(options: InformerOptions<T>) {
+    this.options = options;
+    this.store = new Store<T>(options.indexers ?? {});
+    this.clock = options.clock ?? SystemClock;
+    this.random = options.random ?? Math.random;
+    this.log = (options.log ?? silentLogger).child({ informer: options.type.plural, ...(options.namespace ? { namespace: options.namespace } : {}) });
+  }
+
+  /** Registers handlers; objects already cached are replayed to `onAdd`. */
+  addHandler(handler: EventHandler<T>): void {
+    this.handlers.push(handler);
+    if (handler.onAdd) for (const object of this.store.list()) this.safely(() => handler.onAdd?.(object));
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first list has been applied (or rejects when `signal` aborts). */
+  async waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.synced) return;
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal?.reason ?? new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.syncWaiters.push(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /** The last resourceVersion seen (list, event or bookmark). */
+  get lastResourceVersion(): string | undefined {
+    return this.resourceVersion;
+  }
+
+  /** Runs until `signal` aborts. Never rejects for API errors; it retries them. */
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.started) throw new Error('Informer.start called twice');
+    this.started = true;
+    const backoff = this.options.backoff ?? { initialMs: 800, maxMs: 30_000 };
+    let failures = 0;
+    let needList = true;
+    let relistAt = 0;
+    while (!signal.aborted) {
+      try {
+        if (needList || (this.relistPeriod() > 0 && this.clock.monotonic() >= relistAt)) {
+          await this.list(signal);
+          needList = false;
+          failures = 0;
+          relistAt = this.clock.monotonic() + this.relistPeriod() * (0.9 + 0.2 * this.random());
+        }
+        const untilRelist = this.relistPeriod() > 0 ? Math.max(1, Math.floor((relistAt - this.clock.monotonic()) / 1000)) : Infinity;
+        const opened = this.clock.monotonic();
+        const delivered = await this.watch(signal, untilRelist);
+        // A watch that ends at once without delivering anything is a failure in disguise.
+        if (delivered === 0 && this.clock.monotonic() - opened < 1000) failures++;
+        else failures = 0;
+      } catch (error) {
+        if (signal.aborted) break;
+        if (error instanceof KubeApiError && (error.code === 410 || error.reason === 'Expired' || error.reason === 'Gone')) {
+          this.stats.goneRelists++;
+          this.log.info({ event: 'watch_expired', resourceVersion: this.resourceVersion }, 'resourceVersion too old; relisting');
+          needList = true;
+          failures = Math.min(failures, 1);
+        } else {
+          this.stats.errors++;
+          failures++;
+          this.log.warn({ event: 'watch_error', err: error instanceof Error ? error.message : String(error), failures }, 'list/watch failed; retrying');
+        }
+      }
+      if (failures > 0 && !signal.aborted) {
+        const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 30));
+        const delay = ceiling / 2 + (this.random() * ceiling) / 2;
+        await this.clock.sleep(delay, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private relistPeriod(): number {
+    return this.options.relistPeriodMs ?? 1_800_000;
+  }
+
+  private prepare(object: T): T {
+    if (this.options.dropManagedFields !== false && object.metadata.managedFields) {
+      delete object.metadata.managedFields;
+    }
+    return object;
+  }
+
+  private async list(signal: AbortSignal): Promise<void> {
+    const { client, type } = this.options;
+    const items: T[] = [];
+    let continueToken: string | undefined;
+    let resourceVersion: string | undefined;
+    do {
+      const page = await client.list<T>(type, {
+        namespace: this.options.namespace,
+        labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
+        limit: this.options.pageSize ?? 500,
+        continue: continueToken,
+        signal,
+      });
+      const kind = type.kind;
+      const apiVersion = type.group === '' ? type.version : `${type.group}/${type.version}`;
+      for (const item of page.items) items.push(this.prepare({ ...item, kind, apiVersion }));
+      continueToken = page.metadata.continue || undefined;
+      resourceVersion = page.metadata.resourceVersion;
+    } while (continueToken);
+    this.stats.lists++;
+    const deltas = this.store.replace(items);
+    this.resourceVersion = resourceVersion;
+    this.log.debug({ event: 'informer_listed', items: items.length, changes: deltas.length, resourceVersion }, 'listed');
+    this.dispatch(deltas);
+    if (!this.synced) {
+      this.synced = true;
+      for (const waiter of this.syncWaiters.splice(0)) waiter();
+    }
+  }
+
+  /** One watch; returns the number of events delivered. */
+  private async watch(signal: AbortSignal, maxSeconds: number): Promise<number> {
+    const [min, max] = this.options.watchTimeoutSeconds ?? [300, 600];
+    const timeoutSeconds = Math.max(1, Math.min(maxSeconds, Math.round(min + this.random() * (max - min))));
+    const silenceMs = this.options.silenceTimeoutMs ?? 150_000;
+    const watchdog = new AbortController();
+    const abortWatch = () => watchdog.abort(signal.reason);
+    signal.addEventListener('abort', abortWatch, { once: true });
+    let lastEventAt = this.clock.monotonic();
+    let silent = false;
+    const guard = (async () => {
+      while (!watchdog.signal.aborted) {
+        const wait = lastEventAt + silenceMs - this.clock.monotonic();
+        if (wait <= 0) {
+          silent = true;
+          watchdog.abort(new Error('watch silent'));
+          return;
+        }
+        await this.clock.sleep(wait, watchdog.signal).catch(() => undefined);
+      }
+    })();
+    this.stats.watches++;
+    let delivered = 0;
+    try {
+      for await (const event of watchEvents<T>(this.options.client, this.options.type, {
+        namespace: this.options.namespace,
+        labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+        signal: watchdog.signal,
+      })) {
+        lastEventAt = this.clock.monotonic();
+        delivered++;
+        const rv = event.object.metadata?.resourceVersion;
+        if (event.type === 'BOOKMARK') {
+          this.stats.bookmarks++;
+          if (rv) this.resourceVersion = rv;
+          continue;
+        }
+        this.stats.events++;
+        const object = this.prepare({ ...event.object, kind: this.options.type.kind });
+        const delta = event.type === 'DELETED' ? this.store.remove(object) : this.store.upsert(object);
+        if (rv) this.resourceVersion = rv;
+        if (delta) this.dispatch([delta]);
+      }
+    } catch (error) {
+      if (!silent) throw error;
+    } finally {
+      signal.removeEventListener('abort', abortWatch);
+      watchdog.abort();
+      await guard;
+    }
+    if (silent) {
+      this.stats.silentWatches++;
+      this.log.warn({ event: 'watch_silent', silenceMs }, 'watch delivered nothing; reopening');
+    }
+    return delivered;
+  }
+
+  private dispatch(deltas: readonly Delta<T>[]): void {
+    for (const delta of deltas) {
+      for (const handler of this.handlers) {
+        this.safely(() => {
+          if (delta.type === 'add') handler.onAdd?.(delta.object);
+          else if (delta.type === 'update') handler.onUpdate?.(delta.old, delta.object);
+          else handler.onDelete?.(delta.object);
+        });
+      }
+    }
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.log.error({ event: 'handler_failed', err: error instanceof Error ? error.message : String(error) }, 'event handler threw');
+    }
+  }
+}
