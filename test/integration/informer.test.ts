@@ -34,7 +34,7 @@ describe('Informer', () => {
   });
 
   const values = (informer: Informer<ConfigMap>): Record<string, string | undefined> =>
-    Object.fromEntries(informer.store.list().filter((c) => c.metadata.name?.startsWith('cm-')).map((c) => [c.metadata.name, c.data?.['value']]));
+    Object.fromEntries(informer.store.list().filter((c) => c.metadata.name?.startsWith('cm-')).map((c): [string, string | undefined] => [c.metadata.name ?? '', c.data?.['value']]));
 
   it('recovers from a silent watch connection without missing the final state', async () => {
     const server = new URL(client.server);

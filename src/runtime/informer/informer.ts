@@ -106,7 +106,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   async waitForSync(signal?: AbortSignal): Promise<void> {
     if (this.synced) return;
     await new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(signal?.reason ?? new Error('aborted'));
+      const onAbort = () => reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.syncWaiters.push(() => {
         signal?.removeEventListener('abort', onAbort);
