@@ -2,10 +2,13 @@
  * The `manyfold` command: dispatches to the subcommands.
  *
  *   manyfold start                      the main job (operator, or the local control plane)
+ *   manyfold operator [flags]           the operator (manager) process
  *   manyfold dev up|down|status         the embedded local control plane
  *   manyfold crds [--write|--check]     the generated CustomResourceDefinitions
  */
+import { runCrds } from './crds.ts';
 import { runDev } from './dev.ts';
+import { runOperator } from './operator.ts';
 import { runStart } from './start.ts';
 
 const usage = `Usage: manyfold <command> [options]
@@ -17,6 +20,10 @@ Commands:
                         manager, scheduler, kwok with N fake nodes; default 3)
   dev down              stop everything 'dev up' started
   dev status            show what runs and whether it is healthy
+  operator [flags]      run the operator (controller-runtime flag names; --help lists them)
+  crds [--write|--check]
+                        print the generated CRDs, write them to deploy/crds, or check
+                        that deploy/crds is up to date
 
 Run 'manyfold <command> --help' for a command's options.`;
 
@@ -27,6 +34,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return runDev(rest);
     case 'start':
       return runStart(rest);
+    case 'crds':
+      return runCrds(rest);
+    case 'operator':
+      return runOperator(rest);
     case undefined:
     case '-h':
     case '--help':
