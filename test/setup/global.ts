@@ -9,13 +9,16 @@
  * - `MANYFOLD_TEST_KUBECONFIG=<path>`: uses an existing cluster (kind, say); tests that
  *   need the local etcd or process control are skipped there.
  *
- * Tests read what they need with `inject()` (see test/support/cluster.ts).
+ * Either way the setup installs Manyfold's CRDs, RBAC, operator config and fencing
+ * policy (not the operator Deployment: tests run the operator as a local process or
+ * in-process). Tests read what they need with `inject()` (see test/support/cluster.ts).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { down, up, writeOperatorKubeconfig } from '../../src/devcluster/cluster.ts';
+import { install } from '../../src/devcluster/install.ts';
 import { KubeClient } from '../../src/runtime/kube/client.ts';
 
 declare module 'vitest' {
@@ -48,6 +51,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         await writeFile(ca, Buffer.from(cluster.caData, 'base64'));
       }
       await writeOperatorKubeconfig(client, { path: operatorKubeconfig, server: client.server, caCert: ca });
+      await install(client);
     } finally {
       await client.close();
     }
@@ -70,7 +74,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('etcdEndpoint', state.etcdEndpoint);
   project.provide('clusterKind', 'local');
   project.provide('clusterDir', dir);
-  // Fail fast with a clear message if the kubeconfig is unusable.
+  // CRDs, RBAC, the operator config and the fencing policy, as `kubectl apply -k` would.
+  const admin = await KubeClient.create({ kubeconfig: state.kubeconfig });
+  try {
+    await install(admin);
+  } finally {
+    await admin.close();
+  }
   await readFile(state.kubeconfig);
   return async () => {
     if (!reuse) {

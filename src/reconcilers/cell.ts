@@ -1,0 +1,257 @@
+/**
+ * The Cell decider, pure: from a Cell and what is observed of its children, the
+ * children to apply, the children to prune, and the status to report, with reasons.
+ *
+ * Contract of cordon and drain, for ShardMap to rely on:
+ * - `Active`: takes new placements (condition `AcceptingPlacements=True`);
+ * - `Cordoned`: keeps what is placed, takes nothing new (`AcceptingPlacements=False`,
+ *   reason `Cordoned`); its resources keep running and are still reconciled;
+ * - `Draining`: every placement must move off (`AcceptingPlacements=False`, reason
+ *   `Draining`); phase `Draining` while `status.placements > 0`, `Drained` at 0.
+ * `status.placements` comes from {@link CellObservation.placements}, which the
+ * placement hook (ShardMap's, when it exists) supplies; without one it is 0 and a
+ * drain completes at once.
+ *
+ * Children are named `<cell>-<name>`, labelled `manyfold.dev/cell=<cell>`, owned by the
+ * Cell (controller reference, so they are garbage-collected with it), and annotated
+ * with the Cell generation whose template they were applied from.
+ */
+import type { CellSpec, CellStatus, CellTemplateResource } from '../crds/cell.ts';
+import { setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
+
+export const CellLabel = 'manyfold.dev/cell';
+export const TemplateGenerationAnnotation = 'manyfold.dev/template-generation';
+
+/** A child as the decider needs it: identity, template generation, readiness facts. */
+export interface ObservedChild {
+  readonly apiVersion: string;
+  readonly kind: string;
+  /** Full object name (`<cell>-<name>`). */
+  readonly name: string;
+  readonly templateGeneration?: number | undefined;
+  /** Readiness as judged from the object's status (see {@link childReadiness}). */
+  readonly ready: boolean;
+  /** Why it is not ready, or a failure it reports. */
+  readonly message?: string | undefined;
+  /** True when the child reports a failure (e.g. ProgressDeadlineExceeded). */
+  readonly failed?: boolean | undefined;
+}
+
+export interface CellObservation {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+  readonly generation: number;
+  /** The parsed spec, or the reason it is invalid (field named). */
+  readonly spec: { readonly ok: true; readonly value: CellSpec } | { readonly ok: false; readonly message: string };
+  readonly status: CellStatus | undefined;
+  readonly children: readonly ObservedChild[];
+  /** Placements assigned to this Cell by placement controllers (0 without any). */
+  readonly placements: number;
+  /** Kill switch engaged on the Cell, its namespace, or globally (with where). */
+  readonly killSwitch: { readonly engaged: boolean; readonly scope?: string };
+}
+
+/** Outcome of applying one desired child (filled in by the shell after applying). */
+export type ApplyOutcome = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly invalid: boolean };
+
+export interface DesiredChild {
+  readonly key: string;
+  readonly object: Record<string, unknown> & { apiVersion: string; kind: string; metadata: Record<string, unknown> };
+}
+
+export interface CellPlan {
+  /** Children to server-side apply (empty while the kill switch is engaged). */
+  readonly apply: readonly DesiredChild[];
+  /** Observed children no longer in the template, to delete. */
+  readonly prune: readonly ObservedChild[];
+  /** Why (one line, for logs). */
+  readonly reason: string;
+}
+
+export const childKey = (kind: string, name: string): string => `${kind}/${name}`;
+
+/** `<cell>-<name>`, the name a template resource gets in the cluster. */
+export function childName(cell: string, resource: string): string {
+  return `${cell}-${resource}`;
+}
+
+/** The object to apply for one template resource. */
+export function desiredChild(cell: CellObservation, resource: CellTemplateResource, owner: { apiVersion: string; kind: string }): DesiredChild {
+  const name = childName(cell.name, resource.metadata.name);
+  const metadata = {
+    ...resource.metadata,
+    name,
+    namespace: cell.namespace,
+    labels: { ...(resource.metadata.labels ?? {}), [CellLabel]: cell.name },
+    annotations: { ...(resource.metadata.annotations ?? {}), [TemplateGenerationAnnotation]: String(cell.generation) },
+    ownerReferences: [{ apiVersion: owner.apiVersion, kind: owner.kind, name: cell.name, uid: cell.uid, controller: true, blockOwnerDeletion: true }],
+  };
+  const object = { ...resource, metadata } as DesiredChild['object'];
+  // Pods of a templated workload carry the cell label too, so they can be found per cell.
+  const spec = object['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined;
+  if ((resource.kind === 'Deployment' || resource.kind === 'StatefulSet') && spec?.template) {
+    object['spec'] = {
+      ...spec,
+      template: { ...spec.template, metadata: { ...(spec.template.metadata ?? {}), labels: { ...(spec.template.metadata?.labels ?? {}), [CellLabel]: cell.name } } },
+    };
+  }
+  return { key: childKey(resource.kind, name), object };
+}
+
+/** What to apply and prune. */
+export function planCell(cell: CellObservation, owner: { apiVersion: string; kind: string }): CellPlan {
+  if (!cell.spec.ok) return { apply: [], prune: [], reason: `invalid spec: ${cell.spec.message}` };
+  if (cell.killSwitch.engaged) return { apply: [], prune: [], reason: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template frozen` };
+  const apply = cell.spec.value.template.resources.map((r) => desiredChild(cell, r, owner));
+  const wanted = new Set(apply.map((d) => d.key));
+  const prune = cell.children.filter((c) => !wanted.has(childKey(c.kind, c.name)));
+  return { apply, prune, reason: `${apply.length} to apply, ${prune.length} to prune` };
+}
+
+type Phase = NonNullable<CellStatus['phase']>;
+
+/**
+ * The status after applying the plan: `outcomes` holds the apply result per desired
+ * child key (children not applied this round, e.g. under the kill switch, are absent).
+ */
+export function cellStatus(
+  cell: CellObservation,
+  plan: CellPlan,
+  outcomes: ReadonlyMap<string, ApplyOutcome>,
+  now: string,
+): { status: CellStatus; phase: Phase; events: { type: 'Normal' | 'Warning'; reason: string; note: string }[] } {
+  const at = { now, generation: cell.generation };
+  const previous = cell.status;
+  if (!cell.spec.ok) {
+    const conditions = setConditions(previous?.conditions as Condition[] | undefined, [
+      { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: cell.spec.message },
+      { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'the spec must be fixed first' },
+      { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message: cell.spec.message },
+    ], at);
+    return {
+      phase: 'Degraded',
+      status: { ...(previous ?? {}), observedGeneration: cell.generation, phase: 'Degraded', conditions },
+      events: [{ type: 'Warning', reason: 'InvalidSpec', note: cell.spec.message }],
+    };
+  }
+  const spec = cell.spec.value;
+  const byKey = new Map(cell.children.map((c) => [childKey(c.kind, c.name), c]));
+  const resources: NonNullable<CellStatus['resources']> = [];
+  const invalid: string[] = [];
+  const failed: string[] = [];
+  const notReady: string[] = [];
+  let stale = false;
+  for (const r of spec.template.resources) {
+    const name = childName(cell.name, r.metadata.name);
+    const key = childKey(r.kind, name);
+    const outcome = outcomes.get(key);
+    const observed = byKey.get(key);
+    const applyError = outcome && !outcome.ok ? outcome.message : undefined;
+    if (applyError) (outcome && !outcome.ok && outcome.invalid ? invalid : failed).push(`${key}: ${applyError}`);
+    // Under the kill switch the template is frozen, so a child from an older generation is current.
+    const current = cell.killSwitch.engaged || observed?.templateGeneration === cell.generation;
+    const ready = !applyError && observed !== undefined && observed.ready && current;
+    if (observed?.failed) failed.push(`${key}: ${observed.message ?? 'failed'}`);
+    if (!ready && !applyError) notReady.push(`${key}${observed?.message ? ` (${observed.message})` : observed ? '' : ' (not created yet)'}`);
+    if (!current) stale = true;
+    resources.push({
+      apiVersion: r.apiVersion,
+      kind: r.kind,
+      name,
+      ready,
+      ...(observed?.templateGeneration === undefined ? {} : { templateGeneration: observed.templateGeneration }),
+      ...(applyError ? { message: applyError.slice(0, 1024) } : observed?.message && !ready ? { message: observed.message.slice(0, 1024) } : {}),
+    });
+  }
+  const allReady = resources.every((r) => r.ready);
+  const frozen = cell.killSwitch.engaged;
+  const placements = cell.placements;
+  const accepting: ConditionInput =
+    spec.state === 'Active'
+      ? { type: 'AcceptingPlacements', status: 'True', reason: 'Active', message: 'the Cell takes new placements' }
+      : spec.state === 'Cordoned'
+        ? { type: 'AcceptingPlacements', status: 'False', reason: 'Cordoned', message: 'cordoned: keeps its placements, takes no new ones' }
+        : { type: 'AcceptingPlacements', status: 'False', reason: 'Draining', message: `draining: ${placements} placement(s) still to move off` };
+  const ready: ConditionInput = invalid.length
+    ? { type: 'Ready', status: 'False', reason: 'InvalidTemplate', message: invalid.join('; ').slice(0, 4096) }
+    : failed.length
+      ? { type: 'Ready', status: 'False', reason: 'ResourceFailed', message: failed.join('; ').slice(0, 4096) }
+      : allReady
+        ? { type: 'Ready', status: 'True', reason: 'AllResourcesReady', message: `${resources.length} resource(s) ready` }
+        : { type: 'Ready', status: 'False', reason: 'ResourcesNotReady', message: `waiting for ${notReady.join(', ')}`.slice(0, 4096) };
+  const progressing: ConditionInput = frozen
+    ? { type: 'Progressing', status: 'False', reason: 'KillSwitchEngaged', message: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template changes are not applied` }
+    : !allReady && !invalid.length && !failed.length
+      ? { type: 'Progressing', status: 'True', reason: stale ? 'RollingOut' : 'WaitingForReadiness', message: `rolling out generation ${cell.generation}` }
+      : { type: 'Progressing', status: 'False', reason: allReady ? 'Converged' : 'Blocked', message: allReady ? `generation ${cell.generation} rolled out` : 'blocked by errors; see Ready' };
+  const degraded: ConditionInput =
+    invalid.length || failed.length
+      ? { type: 'Degraded', status: 'True', reason: invalid.length ? 'InvalidTemplate' : 'ResourceFailed', message: [...invalid, ...failed].join('; ').slice(0, 4096) }
+      : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no failures' };
+  const phase: Phase =
+    spec.state === 'Draining'
+      ? placements > 0
+        ? 'Draining'
+        : 'Drained'
+      : invalid.length || failed.length
+        ? 'Degraded'
+        : allReady
+          ? 'Ready'
+          : previous?.phase === 'Ready' || previous?.phase === 'Degraded'
+            ? stale
+              ? (previous.phase)
+              : 'Degraded'
+            : 'Pending';
+  const conditions = setConditions(previous?.conditions as Condition[] | undefined, [ready, progressing, degraded, accepting], at);
+  const allApplied = !frozen && spec.template.resources.every((r) => outcomes.get(childKey(r.kind, childName(cell.name, r.metadata.name)))?.ok === true);
+  const status: CellStatus = {
+    observedGeneration: cell.generation,
+    phase,
+    resources,
+    placements,
+    utilization: spec.capacity > 0 ? Math.round((placements / spec.capacity) * 1000) / 1000 : 0,
+    ...(allApplied ? { observedTemplateGeneration: cell.generation } : previous?.observedTemplateGeneration === undefined ? {} : { observedTemplateGeneration: previous.observedTemplateGeneration }),
+    conditions,
+  };
+  const events: { type: 'Normal' | 'Warning'; reason: string; note: string }[] = [];
+  if (previous?.phase !== phase) events.push({ type: phase === 'Degraded' ? 'Warning' : 'Normal', reason: `Phase${phase}`, note: `phase ${previous?.phase ?? 'none'} -> ${phase}` });
+  for (const message of invalid) events.push({ type: 'Warning', reason: 'InvalidTemplate', note: message });
+  for (const child of plan.prune) events.push({ type: 'Normal', reason: 'Pruned', note: `deleted ${child.kind} ${child.name}: no longer in the template` });
+  return { status, phase, events };
+}
+
+/** Readiness facts of a child from its observed object. */
+export function childReadiness(object: {
+  kind: string;
+  metadata: { generation?: number | undefined };
+  spec?: unknown;
+  status?: unknown;
+}, extra: { readyEndpoints?: number | undefined } = {}): { ready: boolean; message?: string; failed?: boolean } {
+  const status = (object.status ?? {}) as Record<string, unknown>;
+  const spec = (object.spec ?? {}) as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+  switch (object.kind) {
+    case 'Deployment':
+    case 'StatefulSet': {
+      const want = typeof spec['replicas'] === 'number' ? spec['replicas'] : 1;
+      const observedGeneration = num(status['observedGeneration']);
+      const updated = num(status['updatedReplicas']);
+      const ready = num(status['readyReplicas']);
+      const available = object.kind === 'Deployment' ? num(status['availableReplicas']) : ready;
+      const conditions = (Array.isArray(status['conditions']) ? status['conditions'] : []) as { type?: string; status?: string; reason?: string; message?: string }[];
+      const stuck = conditions.find((c) => (c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded') || (c.type === 'ReplicaFailure' && c.status === 'True'));
+      if (stuck) return { ready: false, failed: true, message: stuck.message ?? stuck.reason ?? 'failed' };
+      if (observedGeneration < (object.metadata.generation ?? 0)) return { ready: false, message: 'rollout not observed yet' };
+      const ok = updated >= want && ready >= want && available >= want && num(status['replicas']) <= want;
+      return ok ? { ready: true } : { ready: false, message: `${ready}/${want} ready, ${updated}/${want} updated` };
+    }
+    case 'Service': {
+      if (spec['type'] === 'ExternalName' || spec['selector'] === undefined) return { ready: true };
+      const endpoints = extra.readyEndpoints ?? 0;
+      return endpoints > 0 ? { ready: true } : { ready: false, message: 'no ready endpoints' };
+    }
+    default:
+      return { ready: true };
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * A controller: watches → queue → reconcile, with controller-runtime's contract.
+ *
+ * The reconcile gets a key (`namespace/name`) and a context, never an event, and
+ * returns `{ requeueAfter? }` or throws; retry policy lives in the worker pool and
+ * errors are classified once (runtime/errors.ts). Keys come from:
+ * - the primary kind (`for`): every add, delete, and every update except status-only
+ *   ones (same generation, labels, annotations, finalizers and deletion timestamp),
+ *   so the controller's own status writes do not wake it;
+ * - owned kinds (`owns`): the object's controller owner of the primary kind;
+ * - other watches (`watches`): a mapping function from object to keys;
+ * - a periodic resync of every primary object (default 10 min), the level-triggered
+ *   safety net.
+ * Reconciles run only while the process leads (one queue and worker pool per term);
+ * informers run on every replica so a new leader starts with a warm cache.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../legos/clock.ts';
+import type { EventRecorder } from './events.ts';
+import type { Informer } from './informer/informer.ts';
+import { keyOf, splitKey } from './informer/store.ts';
+import { classifyError } from './errors.ts';
+import type { KubeClient } from './kube/client.ts';
+import type { ResourceType } from './kube/resources.ts';
+import type { KubeObject } from './kube/types.ts';
+import type { Logger } from './log.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { WorkQueue, WorkerPool, type ReconcileResult } from './queue/index.ts';
+import type { FencedWriter } from './writer.ts';
+
+/** Narrows an informer to a namespace and/or selectors (see Manager.informer). */
+export interface InformerSelector {
+  readonly namespace?: string | undefined;
+  readonly labelSelector?: string | undefined;
+  readonly fieldSelector?: string | undefined;
+}
+
+/**
+ * Read access to the manager's informer caches. A selector picks the informer that was
+ * registered with it (by a controller's `owns`/`watches`); reading through a selector no
+ * controller registered creates a new informer, which is only allowed before start.
+ */
+export interface Cache {
+  get<T extends KubeObject = KubeObject>(type: ResourceType, key: string, selector?: InformerSelector): T | undefined;
+  list<T extends KubeObject = KubeObject>(
+    type: ResourceType,
+    options?: { namespace?: string; index?: { name: string; value: string }; selector?: InformerSelector },
+  ): T[];
+}
+
+export interface ReconcileContext {
+  readonly key: string;
+  readonly namespace: string | undefined;
+  readonly name: string;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly epoch: number;
+  readonly clock: Clock;
+  readonly writer: FencedWriter;
+  readonly recorder: EventRecorder;
+  readonly cache: Cache;
+  /** For reads the cache does not hold (and for what the writer does not cover). */
+  readonly client: KubeClient;
+}
+
+export type Reconcile = (ctx: ReconcileContext) => Promise<ReconcileResult | void>;
+
+export interface Watch {
+  readonly type: ResourceType;
+  readonly selector?: InformerSelector;
+  /** Keys of primary objects to reconcile when `object` changes (`cache` reads the others). */
+  readonly map: (object: KubeObject, cache: Cache) => readonly string[];
+}
+
+export interface ControllerSpec {
+  /** Controller name (metrics label, logs), e.g. `cell`. */
+  readonly name: string;
+  readonly for: ResourceType;
+  readonly owns?: readonly ResourceType[];
+  /** Selector for the informers of owned kinds (e.g. `manyfold.dev/cell` to watch only stamped children). */
+  readonly ownsSelector?: InformerSelector;
+  readonly watches?: readonly Watch[];
+  readonly reconcile: Reconcile;
+  /** Concurrent reconciles (default 4). */
+  readonly concurrency?: number;
+  /** Requeue every primary object this often (default 600,000 ms; 0 disables). */
+  readonly resyncPeriodMs?: number;
+}
+
+/** What the manager provides a controller for one leadership term. */
+export interface TermContext {
+  readonly signal: AbortSignal;
+  readonly epoch: number;
+  readonly writer: FencedWriter;
+}
+
+export interface ControllerDeps {
+  readonly client: KubeClient;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: OperatorMetrics;
+  readonly recorder: EventRecorder;
+  readonly cache: Cache;
+  readonly informer: (type: ResourceType, selector?: InformerSelector) => Informer;
+  readonly drainTimeoutMs: number;
+}
+
+function meaningfulUpdate(old: KubeObject, next: KubeObject): boolean {
+  const a = old.metadata;
+  const b = next.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    (a.generation === undefined && old.metadata.resourceVersion !== next.metadata.resourceVersion)
+  );
+}
+
+export class Controller {
+  readonly spec: ControllerSpec;
+  private readonly deps: ControllerDeps;
+  private queue: WorkQueue | undefined;
+  private readonly log: Logger;
+
+  constructor(spec: ControllerSpec, deps: ControllerDeps) {
+    this.spec = spec;
+    this.deps = deps;
+    this.log = deps.log.child({ controller: spec.name });
+    this.wire();
+  }
+
+  /** Keys waiting (0 when not leading). */
+  get depth(): number {
+    return this.queue?.len ?? 0;
+  }
+
+  private enqueue(key: string): void {
+    this.queue?.add(key);
+  }
+
+  private wire(): void {
+    const primary = this.deps.informer(this.spec.for);
+    primary.addHandler({
+      onAdd: (o) => this.enqueue(keyOf(o)),
+      onUpdate: (old, o) => {
+        if (meaningfulUpdate(old, o)) this.enqueue(keyOf(o));
+      },
+      onDelete: (o) => this.enqueue(keyOf(o)),
+    });
+    const ownerKeys = (o: KubeObject): string[] =>
+      (o.metadata.ownerReferences ?? [])
+        .filter((r) => r.controller && r.kind === this.spec.for.kind && r.apiVersion.split('/')[0] === (this.spec.for.group || r.apiVersion.split('/')[0]))
+        .map((r) => (o.metadata.namespace ? `${o.metadata.namespace}/${r.name}` : r.name));
+    for (const type of this.spec.owns ?? []) {
+      this.deps.informer(type, this.spec.ownsSelector).addHandler({
+        onAdd: (o) => ownerKeys(o).forEach((k) => this.enqueue(k)),
+        onUpdate: (old, o) => new Set([...ownerKeys(old), ...ownerKeys(o)]).forEach((k) => this.enqueue(k)),
+        onDelete: (o) => ownerKeys(o).forEach((k) => this.enqueue(k)),
+      });
+    }
+    for (const watch of this.spec.watches ?? []) {
+      const map = (o: KubeObject) => {
+        for (const key of watch.map(o, this.deps.cache)) this.enqueue(key);
+      };
+      this.deps.informer(watch.type, watch.selector).addHandler({ onAdd: map, onUpdate: (old, o) => (map(old), map(o)), onDelete: map });
+    }
+  }
+
+  /** Runs reconciles for one term; resolves after the term ends and in-flight work drained. */
+  async run(term: TermContext): Promise<void> {
+    const { metrics, clock } = this.deps;
+    const name = this.spec.name;
+    const labels = { name, controller: name };
+    const queue = new WorkQueue<string>({
+      clock,
+      metrics: {
+        depth: (n) => metrics.queueDepth.set(labels, n),
+        added: () => metrics.queueAdds.inc(labels),
+        retried: () => metrics.queueRetries.inc(labels),
+        queued: (s) => metrics.queueLatency.observe(labels, s),
+        worked: (s) => metrics.workDuration.observe(labels, s),
+      },
+    });
+    const concurrency = this.spec.concurrency ?? 4;
+    metrics.maxConcurrent.set({ controller: name }, concurrency);
+    const pool = new WorkerPool<string>({
+      queue,
+      clock,
+      concurrency,
+      drainTimeoutMs: this.deps.drainTimeoutMs,
+      classify: classifyError,
+      reconcile: (key, signal) => this.reconcileOne(key, term, signal),
+      metrics: {
+        reconciled: (outcome, seconds) => {
+          metrics.reconcileTotal.inc({ controller: name, result: outcome });
+          metrics.reconcileTime.observe({ controller: name }, seconds);
+        },
+        errored: (retry) => {
+          metrics.reconcileErrors.inc({ controller: name });
+          if (retry === 'terminal') metrics.terminalErrors.inc({ controller: name });
+        },
+        activeWorkers: (n) => metrics.activeWorkers.set({ controller: name }, n),
+      },
+      onError: (key, error, retry) => {
+        const { namespace, name: objectName } = splitKey(key);
+        this.log.warn({ event: 'reconcile_failed', namespace, name: objectName, retry, err: error instanceof Error ? error.message : String(error) }, 'reconcile failed');
+      },
+    });
+    this.queue = queue;
+    const primary = this.deps.informer(this.spec.for);
+    for (const key of primary.store.keys()) queue.add(key);
+    const resync = this.spec.resyncPeriodMs ?? 600_000;
+    const resyncLoop = (async () => {
+      while (resync > 0 && !term.signal.aborted) {
+        await clock.sleep(resync, term.signal).catch(() => undefined);
+        if (!term.signal.aborted) for (const key of primary.store.keys()) queue.add(key);
+      }
+    })();
+    this.log.info({ event: 'controller_started', epoch: term.epoch, concurrency }, 'starting workers');
+    try {
+      await pool.start(term.signal);
+    } finally {
+      queue.shutDown();
+      this.queue = undefined;
+      await resyncLoop;
+      metrics.queueDepth.set(labels, 0);
+      this.log.info({ event: 'controller_stopped', epoch: term.epoch }, 'workers stopped');
+    }
+  }
+
+  private async reconcileOne(key: string, term: TermContext, signal: AbortSignal): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const reconcileID = randomUUID();
+    const ctx: ReconcileContext = {
+      key,
+      namespace,
+      name,
+      signal: AbortSignal.any([signal, term.signal]),
+      log: this.log.child({ namespace, name, reconcileID }),
+      epoch: term.epoch,
+      clock: this.deps.clock,
+      writer: term.writer,
+      recorder: this.deps.recorder,
+      cache: this.deps.cache,
+      client: this.deps.client,
+    };
+    return this.spec.reconcile(ctx);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Fencing for writes to the API server: the leader's epoch travels with every write,
+ * and a ValidatingAdmissionPolicy (`deploy/manifests/fencing-policy.yaml`) rejects any
+ * write by the operator's identity whose epoch is older than the one published in
+ * the parameter ConfigMap `manyfold-fencing`.
+ *
+ * Where the epoch travels:
+ * - status writes of Manyfold resources: `status.epoch`;
+ * - every other create/update (children, metadata of Manyfold resources): the
+ *   annotation `manyfold.dev/epoch`;
+ * - deletes: the deleted object's annotation, so a delete is "stamp, then delete with
+ *   a resourceVersion precondition" (see `FencedWriter.delete`).
+ *
+ * Guarantee: once a leader has published epoch E, the API server rejects every write
+ * of the operator's identity that carries an epoch below E, whichever process sent it.
+ * A write that races the publication is ordered before it (it is part of the old term).
+ *
+ * Limitations: writes made with another identity are not fenced (by design: the
+ * agents, people and other controllers); if the parameter ConfigMap is deleted, the
+ * binding denies every fenced write until `deploy/manifests` is applied again.
+ */
+import type { KubeClient } from '../kube/client.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
+
+export const EpochAnnotation = 'manyfold.dev/epoch';
+export const FencingConfigMap = 'manyfold-fencing';
+export const FencingPolicyName = 'manyfold-fencing';
+
+/** A write rejected because a newer leader exists. The runtime steps down on it. */
+export class FencedError extends Error {
+  override readonly name = 'FencedError';
+  readonly epoch: number;
+  constructor(epoch: number, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.epoch = epoch;
+  }
+}
+
+/** True when the API server refused a write because of the fencing policy. */
+export function isFencingRejection(error: unknown): boolean {
+  return error instanceof KubeApiError && error.code === 403 && error.message.includes(FencingPolicyName);
+}
+
+/** Reads the published epoch (0 when the ConfigMap or its `epoch` key is missing). */
+export async function readPublishedEpoch(client: KubeClient, namespace: string): Promise<number> {
+  const cm = await client.getOrUndefined<KubeObject & { data?: Record<string, string> }>(Resources.ConfigMap, FencingConfigMap, namespace);
+  const value = Number.parseInt(cm?.data?.['epoch'] ?? '0', 10);
+  return Number.isFinite(value) ? value : 0;
+}
+
+/**
+ * Publishes `epoch` as the current one. Rejected by the policy when a newer epoch is
+ * already published (then throws {@link FencedError}).
+ */
+export async function publishEpoch(
+  client: KubeClient,
+  options: { namespace: string; epoch: number; identity: string; fieldManager: string; wallNow: string; signal?: AbortSignal },
+): Promise<void> {
+  try {
+    await client.apply(
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: FencingConfigMap,
+          namespace: options.namespace,
+          annotations: { [EpochAnnotation]: String(options.epoch) },
+        },
+        data: { epoch: String(options.epoch), holder: options.identity, publishedAt: options.wallNow },
+      },
+      { fieldManager: options.fieldManager, ...(options.signal ? { signal: options.signal } : {}) },
+    );
+  } catch (error) {
+    if (isFencingRejection(error)) {
+      throw new FencedError(options.epoch, `epoch ${options.epoch} is stale: ${(error as Error).message}`, error);
+    }
+    throw error;
+  }
+}
+
+/** Returns a copy of `object` with the epoch annotation set. */
+export function stampEpoch<T extends KubeObject>(object: T, epoch: number): T {
+  return {
+    ...object,
+    metadata: { ...object.metadata, annotations: { ...(object.metadata.annotations ?? {}), [EpochAnnotation]: String(epoch) } },
+  };
+}
