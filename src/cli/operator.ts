@@ -9,6 +9,7 @@ import { registerControllers } from '../controllers/index.ts';
 import { KubeClient } from '../runtime/kube/client.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import { Manager } from '../runtime/manager.ts';
+import { defaultIdentity } from '../runtime/leader/elector.ts';
 
 const usage = `Usage: manyfold operator [flags]
 
@@ -24,6 +25,8 @@ const usage = `Usage: manyfold operator [flags]
   --metrics-bind-address ADDR            Prometheus /metrics (default :8080; 0 disables)
   --health-probe-bind-address ADDR       /healthz and /readyz (default :8081; 0 disables)
   --etcd-endpoints URL[,URL]             default etcd for FencedLease (default $MANYFOLD_ETCD_ENDPOINTS)
+  --require-fencing[=true|false]         lead only once the API server enforces the term's fencing
+                                         epoch (default true; needs deploy/manifests/fencing-policy.yaml)
   --graceful-shutdown-timeout DUR        drain time for in-flight reconciles on SIGTERM (default 30s)
   --log-level LEVEL                      trace, debug, info, warn, error (default info)
 
@@ -60,12 +63,13 @@ export interface OperatorFlags {
   healthProbeBindAddress: string;
   etcdEndpoints: string[];
   gracefulShutdownMs: number;
+  requireFencing: boolean;
   logLevel: LogLevel;
 }
 
 export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'help' {
   // `--leader-elect=false` arrives as a string; bare `--leader-elect` as true.
-  const normalized = argv.map((a) => (a === '--leader-elect' ? '--leader-elect=true' : a));
+  const normalized = argv.map((a) => (a === '--leader-elect' || a === '--require-fencing' ? `${a}=true` : a));
   const { values } = parseArgs({
     args: normalized,
     options: {
@@ -81,6 +85,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
       'health-probe-bind-address': { type: 'string' },
       'etcd-endpoints': { type: 'string' },
       'graceful-shutdown-timeout': { type: 'string' },
+      'require-fencing': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -102,6 +107,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
     healthProbeBindAddress: values['health-probe-bind-address'] ?? ':8081',
     etcdEndpoints: (values['etcd-endpoints'] ?? process.env['MANYFOLD_ETCD_ENDPOINTS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', values['graceful-shutdown-timeout'] ?? '30s'),
+    requireFencing: parseBool('require-fencing', values['require-fencing'], true),
     logLevel,
   };
   if (flags.renewDeadlineMs >= flags.leaseDurationMs) {
@@ -120,9 +126,12 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ level: flags.logLevel, name: 'operator' });
-  const client = await KubeClient.create({ kubeconfig: flags.kubeconfig });
+  const identity = defaultIdentity();
+  const client = await KubeClient.create({ kubeconfig: flags.kubeconfig, userAgent: `manyfold-operator/0.1.0 (${identity})` });
   const manager = new Manager({
     client,
+    identity,
+    requireFencing: flags.requireFencing,
     namespace: flags.namespace,
     metricsBindAddress: flags.metricsBindAddress,
     healthProbeBindAddress: flags.healthProbeBindAddress,
@@ -135,8 +144,12 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
       leaseDurationMs: flags.leaseDurationMs,
       renewDeadlineMs: flags.renewDeadlineMs,
       retryPeriodMs: flags.retryPeriodMs,
+      ignoreLeaseLoss: process.env['MANYFOLD_FAULT_INJECTION'] === 'ignore-lease-loss',
     },
   });
+  if (process.env['MANYFOLD_FAULT_INJECTION'] === 'ignore-lease-loss') {
+    log.warn({ event: 'fault_injection', fault: 'ignore-lease-loss' }, 'FAULT INJECTION: this process keeps acting as leader after losing the Lease; only fencing stops it');
+  }
   registerControllers(manager, { etcdEndpoints: flags.etcdEndpoints, operatorNamespace: flags.operatorNamespace, log });
   const stop = new AbortController();
   let signals = 0;

@@ -23,7 +23,7 @@ import type { KubeClient } from './kube/client.ts';
 import { apiVersionOf, type ResourceType } from './kube/resources.ts';
 import type { KubeObject } from './kube/types.ts';
 import { LeaderElector, defaultIdentity } from './leader/elector.ts';
-import { publishEpoch, readPublishedEpoch } from './leader/fence.ts';
+import { awaitFencingEffective, publishEpoch, readPublishedEpoch } from './leader/fence.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { FencedWriter, FieldManager } from './writer.ts';
@@ -36,6 +36,8 @@ export interface LeaderElectionOptions {
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
+  /** Fault injection for tests (see ElectorOptions.ignoreLeaseLoss). */
+  readonly ignoreLeaseLoss?: boolean;
 }
 
 export interface ManagerOptions {
@@ -49,6 +51,11 @@ export interface ManagerOptions {
   readonly clock?: Clock;
   readonly log?: Logger;
   readonly metrics?: OperatorMetrics;
+  /**
+   * Refuse to lead until the API server enforces the term's epoch (default true). Turn
+   * off only where the fencing policy cannot be installed; writes are then unfenced.
+   */
+  readonly requireFencing?: boolean;
   /** How long in-flight reconciles may finish when a term ends or on shutdown (default 30,000 ms). */
   readonly drainTimeoutMs?: number;
   /** Informer tuning shared by all informers (tests shorten the watchdog). */
@@ -161,7 +168,7 @@ export class Manager {
       if (!le.enabled) {
         this.log.info({ event: 'leader_election_disabled' }, 'leader election disabled; leading unconditionally (unfenced epoch 0 is not allowed, using the published epoch + 1)');
         const epoch = (await readPublishedEpoch(this.client, le.namespace).catch(() => 0)) + 1;
-        await publishEpoch(this.client, { namespace: le.namespace, epoch, identity: this.identity, fieldManager: FieldManager, wallNow: rfc3339(this.clock.now()) });
+        await this.publish(epoch, signal);
         await this.lead({ epoch, signal }, () => undefined);
       } else {
         this.elector = new LeaderElector({
@@ -172,11 +179,11 @@ export class Manager {
           ...(le.leaseDurationMs === undefined ? {} : { leaseDurationMs: le.leaseDurationMs }),
           ...(le.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: le.renewDeadlineMs }),
           ...(le.retryPeriodMs === undefined ? {} : { retryPeriodMs: le.retryPeriodMs }),
+          ...(le.ignoreLeaseLoss ? { ignoreLeaseLoss: true } : {}),
           clock: this.clock,
           log: this.log,
           readMinEpoch: () => readPublishedEpoch(this.client, le.namespace),
-          publishEpoch: (epoch, termSignal) =>
-            publishEpoch(this.client, { namespace: le.namespace, epoch, identity: this.identity, fieldManager: FieldManager, wallNow: rfc3339(this.clock.now()), signal: termSignal }),
+          publishEpoch: (epoch, termSignal) => this.publish(epoch, termSignal),
         });
         const elector = this.elector;
         await elector.run(signal, async (term) => {
@@ -191,6 +198,15 @@ export class Manager {
       for (const endpoint of this.endpoints) await endpoint.close();
       this.endpoints = [];
     }
+  }
+
+  /** Publishes a term's epoch and, unless disabled, waits until the API server enforces it. */
+  private async publish(epoch: number, signal: AbortSignal): Promise<void> {
+    const namespace = this.options.leaderElection.namespace;
+    await publishEpoch(this.client, { namespace, epoch, identity: this.identity, fieldManager: FieldManager, wallNow: rfc3339(this.clock.now()), signal });
+    if (this.options.requireFencing === false) return;
+    const waitedMs = await awaitFencingEffective(this.client, { namespace, epoch, fieldManager: FieldManager, signal });
+    this.log.info({ event: 'fencing_enforced', epoch, waitedMs }, 'the API server rejects writes of older epochs');
   }
 
   private async lead(term: { epoch: number; signal: AbortSignal }, stepDown: (reason: string) => void): Promise<void> {

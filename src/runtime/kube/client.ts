@@ -85,11 +85,14 @@ export class KubeClient {
   private readonly dynamicAuth: boolean;
   private readonly discovery = new Map<string, Promise<readonly DiscoveredResource[]>>();
 
-  private constructor(kubeConfig: KubeConfig, tls: RequestOptions) {
+  readonly userAgent: string;
+
+  private constructor(kubeConfig: KubeConfig, tls: RequestOptions, userAgent: string) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.kubeConfig = kubeConfig;
     this.server = cluster.server.replace(/\/+$/, '');
+    this.userAgent = userAgent;
     const user = kubeConfig.getCurrentUser();
     this.dynamicAuth = Boolean(user?.token ?? user?.authProvider ?? user?.exec ?? (user as { tokenFile?: string } | null)?.tokenFile);
     this.staticHeaders = headersOf(tls);
@@ -113,19 +116,23 @@ export class KubeClient {
     });
   }
 
-  /** A client for `kubeconfig` (a path), or the default chain (`KUBECONFIG`, ~/.kube/config, in-cluster). */
-  static async create(options: { kubeconfig?: string | undefined; context?: string | undefined } = {}): Promise<KubeClient> {
+  /**
+   * A client for `kubeconfig` (a path), or the default chain (`KUBECONFIG`,
+   * ~/.kube/config, in-cluster). `userAgent` names the caller in the API server's
+   * audit log (default `manyfold/<version>`).
+   */
+  static async create(options: { kubeconfig?: string | undefined; context?: string | undefined; userAgent?: string | undefined } = {}): Promise<KubeClient> {
     const kc = new KubeConfig();
     if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
     else kc.loadFromDefault();
     if (options.context) kc.setCurrentContext(options.context);
-    return KubeClient.fromKubeConfig(kc);
+    return KubeClient.fromKubeConfig(kc, options.userAgent);
   }
 
-  static async fromKubeConfig(kc: KubeConfig): Promise<KubeClient> {
+  static async fromKubeConfig(kc: KubeConfig, userAgent?: string): Promise<KubeClient> {
     const tls: RequestOptions = {};
     await kc.applyToHTTPSOptions(tls);
-    return new KubeClient(kc, tls);
+    return new KubeClient(kc, tls, userAgent ?? 'manyfold/0.1.0');
   }
 
   /** Closes the connection pool. The client is unusable afterwards. */
@@ -175,7 +182,7 @@ export class KubeClient {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const label = `${options.method} ${options.path}`;
-    const headers: Record<string, string> = { Accept: 'application/json', ...(await this.headers()) };
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent, ...(await this.headers()) };
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';

@@ -52,6 +52,12 @@ export interface ElectorOptions {
   readonly log?: Logger;
   /** Observability hooks. */
   readonly onLeaderChange?: (holder: string) => void;
+  /**
+   * Fault injection for tests: keep leading after renewals fail or another holder
+   * appears (a leader that does not notice it was deposed, e.g. after a long pause).
+   * Only fencing can stop such a leader; the fencing e2e test proves it does.
+   */
+  readonly ignoreLeaseLoss?: boolean;
 }
 
 export interface Term {
@@ -181,30 +187,34 @@ export class LeaderElector {
 
   private async renewLoop(term: Term & { end: (reason: string) => void }): Promise<void> {
     let lastRenew = this.clock.monotonic();
+    let ignoredLoss = false;
+    const lose = (reason: string): boolean => {
+      if (!this.options.ignoreLeaseLoss) {
+        term.end(reason);
+        return true;
+      }
+      // Fault injection: a leader that never learns it lost the Lease keeps going.
+      if (!ignoredLoss) this.log.warn({ event: 'lease_loss_ignored', reason }, 'FAULT INJECTION: ignoring the loss of the Lease');
+      ignoredLoss = true;
+      return false;
+    };
     while (!term.signal.aborted) {
       await this.clock.sleep(this.retryPeriodMs, term.signal).catch(() => undefined);
       if (term.signal.aborted) return;
       const deadline = lastRenew + this.renewDeadlineMs;
       const remaining = deadline - this.clock.monotonic();
-      if (remaining <= 0) {
-        term.end(`no successful renewal within ${this.renewDeadlineMs} ms`);
-        return;
-      }
+      if (remaining <= 0 && lose(`no successful renewal within ${this.renewDeadlineMs} ms`)) return;
       try {
-        const renewed = await withTimeout(this.tryAcquireOrRenew(true), remaining, this.clock);
+        const renewed = await withTimeout(this.tryAcquireOrRenew(true), Math.max(remaining, this.retryPeriodMs), this.clock);
         if (renewed === term.epoch) {
           lastRenew = this.clock.monotonic();
         } else if (renewed !== undefined || (this.observed.spec?.holderIdentity ?? '') !== this.identity) {
-          term.end(`the Lease is now held by ${this.observed.spec?.holderIdentity ?? 'nobody'}`);
-          return;
+          if (lose(`the Lease is now held by ${this.observed.spec?.holderIdentity ?? 'nobody'}`)) return;
         }
       } catch (error) {
         this.log.debug({ event: 'lease_renew_failed', err: String(error) }, 'renewal failed; retrying');
       }
-      if (this.clock.monotonic() - lastRenew >= this.renewDeadlineMs) {
-        term.end(`no successful renewal within ${this.renewDeadlineMs} ms`);
-        return;
-      }
+      if (this.clock.monotonic() - lastRenew >= this.renewDeadlineMs && lose(`no successful renewal within ${this.renewDeadlineMs} ms`)) return;
     }
   }
 

@@ -80,6 +80,45 @@ export async function publishEpoch(
   }
 }
 
+/**
+ * Waits until the API server enforces `epoch`: a dry-run write stamped `epoch - 1` must
+ * be rejected by the fencing policy. The policy reads its parameter through the API
+ * server's own cache, which trails the ConfigMap write by milliseconds; a new leader
+ * that starts writing only after this returns knows that every write of the previous
+ * term is already refused. Throws when the policy does not reject within `timeoutMs`
+ * (fencing not installed, or not enforced), so the term ends instead of running unfenced.
+ */
+export async function awaitFencingEffective(
+  client: KubeClient,
+  options: { namespace: string; epoch: number; fieldManager: string; timeoutMs?: number; signal?: AbortSignal },
+): Promise<number> {
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? 10_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.apply(
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: FencingConfigMap, namespace: options.namespace, annotations: { [EpochAnnotation]: String(options.epoch - 1) } },
+        },
+        { fieldManager: `${options.fieldManager}-probe`, dryRun: true, ...(options.signal ? { signal: options.signal } : {}) },
+      );
+    } catch (error) {
+      if (isFencingRejection(error)) return Date.now() - started;
+      throw error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the API server does not enforce fencing epoch ${options.epoch} after ${attempt} probes: is the ValidatingAdmissionPolicy ` +
+          `'${FencingPolicyName}' (deploy/manifests/fencing-policy.yaml) installed and bound?`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error('aborted');
+  }
+}
+
 /** Returns a copy of `object` with the epoch annotation set. */
 export function stampEpoch<T extends KubeObject>(object: T, epoch: number): T {
   return {

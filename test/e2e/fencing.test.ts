@@ -1,0 +1,140 @@
+/**
+ * Fencing, end to end: two `manyfold operator` processes; the leader is frozen with
+ * SIGSTOP until the other takes over, then resumed. The API server's own audit log
+ * shows that no write the old leader sent after the new leader published its epoch
+ * landed, and the old leader steps down.
+ *
+ * Two variants: a leader with normal timings (it notices its renew deadline passed and
+ * stops before writing), and a leader with fault injection that never notices it lost
+ * the Lease and keeps reconciling: only fencing stops it, and every write it attempts
+ * is rejected.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CellType } from '../../src/controllers/cell.ts';
+import type { CellStatus } from '../../src/crds/cell.ts';
+import type { KubeClient } from '../../src/runtime/kube/client.ts';
+import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
+import { startOperatorProcess, type OperatorProcess } from '../support/operator.ts';
+
+type Cell = KubeObject & { status?: CellStatus };
+
+interface AuditEvent {
+  stage: string;
+  verb: string;
+  requestURI: string;
+  userAgent?: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+}
+
+const writeVerbs = new Set(['create', 'update', 'patch', 'delete']);
+
+async function auditEvents(): Promise<AuditEvent[]> {
+  const text = await readFile(join(inject('clusterDir'), 'logs', 'audit.log'), 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as AuditEvent)
+    .filter((e) => e.stage === 'ResponseComplete');
+}
+
+describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader', () => {
+  let admin: KubeClient;
+  let ns: { name: string; dispose: () => Promise<void> };
+  const processes: OperatorProcess[] = [];
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    ns = await testNamespace(admin, 'fencing');
+  });
+  afterAll(async () => {
+    for (const p of processes) await p.stop();
+    await ns.dispose();
+    await admin.close();
+  });
+
+  const cell = (name: string, value: string): KubeObject => ({
+    apiVersion: 'manyfold.dev/v1alpha1',
+    kind: 'Cell',
+    metadata: { name, namespace: ns.name },
+    spec: { zone: 'zone-a', template: { resources: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' }, data: { value } }] } },
+  });
+
+  async function scenario(options: { prefix: string; faulty: boolean }) {
+    const a = startOperatorProcess([], options.faulty ? { MANYFOLD_FAULT_INJECTION: 'ignore-lease-loss' } : {});
+    processes.push(a);
+    const aStart = await a.waitForLog((l) => l['event'] === 'operator_starting');
+    const aElected = await a.waitForLog((l) => l['event'] === 'leader_elected', 30_000);
+    const b = startOperatorProcess();
+    processes.push(b);
+    const bStart = await b.waitForLog((l) => l['event'] === 'operator_starting');
+    await b.waitForLog((l) => l['event'] === 'election_started');
+    const names = [0, 1, 2].map((i) => `${options.prefix}-${i}`);
+    for (const name of names) await admin.apply(cell(name, 'v1'), { fieldManager: 'test-user' });
+    await eventually('cells Ready under the first leader', async () => {
+      const cells = await Promise.all(names.map((n) => admin.get<Cell>(CellType, n, ns.name)));
+      return cells.every((c) => c.status?.phase === 'Ready' && Number(c.status.epoch) === aElected['epoch']);
+    });
+
+    process.kill(a.pid, 'SIGSTOP');
+    const bElected = await b.waitForLog((l) => l['event'] === 'leader_elected', 30_000);
+    expect(bElected['epoch']).toBeGreaterThan(aElected['epoch'] as number);
+    await b.waitForLog((l) => l['event'] === 'fencing_enforced' && l['epoch'] === bElected['epoch']);
+    // Work the frozen leader will see as soon as it resumes.
+    for (const name of names) await admin.apply(cell(name, 'v2'), { fieldManager: 'test-user' });
+    await eventually('the new leader reconciled the change', async () => {
+      const cells = await Promise.all(names.map((n) => admin.get<Cell>(CellType, n, ns.name)));
+      return cells.every((c) => c.status?.observedGeneration === 2 && Number(c.status.epoch) === bElected['epoch']);
+    });
+
+    process.kill(a.pid, 'SIGCONT');
+    const lost = await a.waitForLog((l) => l['event'] === 'leader_lost', 30_000);
+    if (options.faulty) await a.waitForLog((l) => l['event'] === 'write_fenced', 30_000);
+    // Let anything the old leader still sends reach the audit log.
+    await new Promise((r) => setTimeout(r, 2000));
+
+    const aAgent = String(aStart['identity']);
+    const bAgent = String(bStart['identity']);
+    const events = await auditEvents();
+    const publish = events.find(
+      (e) =>
+        e.userAgent?.includes(bAgent) && e.objectRef?.resource === 'configmaps' && e.objectRef.name === 'manyfold-fencing' && !e.requestURI.includes('dryRun') && (e.responseStatus?.code ?? 0) < 300,
+    );
+    expect(publish, 'the new leader published its epoch').toBeDefined();
+    const cutoff = publish?.requestReceivedTimestamp ?? '';
+    const staleWrites = events.filter(
+      (e) => e.userAgent?.includes(aAgent) && writeVerbs.has(e.verb) && e.objectRef?.resource !== 'leases' && e.requestReceivedTimestamp > cutoff,
+    );
+    const landed = staleWrites.filter((e) => (e.responseStatus?.code ?? 0) < 400);
+    const rejected = staleWrites.filter((e) => e.responseStatus?.code === 403);
+    expect(landed, `stale writes that landed: ${JSON.stringify(landed.slice(0, 3))}`).toEqual([]);
+    expect(rejected.length).toBe(staleWrites.length);
+    if (options.faulty) expect(rejected.length).toBeGreaterThan(0);
+    const newLeaderWrites = events.filter((e) => e.userAgent?.includes(bAgent) && writeVerbs.has(e.verb) && (e.responseStatus?.code ?? 0) < 300 && e.requestReceivedTimestamp > cutoff);
+    expect(newLeaderWrites.length).toBeGreaterThan(0);
+    // Final state is the new leader's.
+    const cells = await Promise.all(names.map((n) => admin.get<Cell>(CellType, n, ns.name)));
+    expect(cells.every((c) => Number(c.status?.epoch) === bElected['epoch'])).toBe(true);
+    console.info(`[fencing ${options.prefix}] stale writes attempted after epoch ${String(bElected['epoch'])} was published: ${staleWrites.length}, rejected (403): ${rejected.length}, landed: ${landed.length}; old leader: ${String(lost['reason'])}`);
+    await a.stop();
+    await b.stop();
+    return { attempted: staleWrites.length, rejected: rejected.length, reason: String(lost['reason']) };
+  }
+
+  it('a frozen leader with normal timings steps down and none of its writes land', async () => {
+    const result = await scenario({ prefix: 'calm', faulty: false });
+    expect(result.reason).toMatch(/renewal|held by/);
+  });
+
+  it('a leader that never notices it was deposed is stopped by fencing: every write rejected', async () => {
+    const result = await scenario({ prefix: 'faulty', faulty: true });
+    expect(result.attempted).toBeGreaterThan(0);
+    expect(result.rejected).toBe(result.attempted);
+    expect(result.reason).toContain('fenced');
+  });
+});
