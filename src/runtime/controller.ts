@@ -72,6 +72,13 @@ export interface Watch {
   readonly map: (object: KubeObject, cache: Cache) => readonly string[];
 }
 
+/**
+ * An event source outside the API server (an etcd watch, say): runs for the length of
+ * a leadership term and calls `enqueue` with primary keys to reconcile. It must return
+ * once `signal` aborts.
+ */
+export type Source = (ctx: { readonly signal: AbortSignal; readonly enqueue: (key: string) => void }) => Promise<void>;
+
 export interface ControllerSpec {
   /** Controller name (metrics label, logs), e.g. `cell`. */
   readonly name: string;
@@ -80,6 +87,8 @@ export interface ControllerSpec {
   /** Selector for the informers of owned kinds (e.g. `manyfold.dev/cell` to watch only stamped children). */
   readonly ownsSelector?: InformerSelector;
   readonly watches?: readonly Watch[];
+  /** Event sources beyond informers, run while leading (see {@link Source}). */
+  readonly sources?: readonly Source[];
   readonly reconcile: Reconcile;
   /** Concurrent reconciles (default 4). */
   readonly concurrency?: number;
@@ -218,6 +227,11 @@ export class Controller {
         if (!term.signal.aborted) for (const key of primary.store.keys()) queue.add(key);
       }
     })();
+    const sources = (this.spec.sources ?? []).map((source) =>
+      source({ signal: term.signal, enqueue: (key) => queue.add(key) }).catch((error: unknown) => {
+        this.log.error({ event: 'source_failed', err: error instanceof Error ? error.message : String(error) }, 'event source failed');
+      }),
+    );
     this.log.info({ event: 'controller_started', epoch: term.epoch, concurrency }, 'starting workers');
     try {
       await pool.start(term.signal);
@@ -225,6 +239,7 @@ export class Controller {
       queue.shutDown();
       this.queue = undefined;
       await resyncLoop;
+      await Promise.all(sources);
       metrics.queueDepth.set(labels, 0);
       this.log.info({ event: 'controller_stopped', epoch: term.epoch }, 'workers stopped');
     }
