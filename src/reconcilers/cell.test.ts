@@ -149,3 +149,26 @@ describe('childReadiness', () => {
     expect(childReadiness({ kind: 'ConfigMap', metadata: {} }).ready).toBe(true);
   });
 });
+
+describe('cell isolation', () => {
+  it('scopes Deployment, Service and PDB selectors to the cell so cells in one namespace share no pods', () => {
+    const spec = {
+      zone: 'zone-a',
+      capacity: 100,
+      state: 'Active',
+      template: {
+        resources: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } } } } },
+          { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' } } },
+          { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web' }, spec: { selector: { matchLabels: { app: 'web' } } } },
+        ],
+      },
+    } as unknown as CellSpec;
+    const obs: CellObservation = { name: 'c1', namespace: 'ns', uid: 'u', generation: 1, spec: { ok: true, value: spec }, status: undefined, children: [], placements: 0, killSwitch: { engaged: false } };
+    const [deployment, service, pdb] = planCell(obs, owner).apply.map((d) => d.object['spec'] as Record<string, Record<string, unknown>>);
+    expect(deployment?.['selector']).toEqual({ matchLabels: { app: 'web', [CellLabel]: 'c1' } });
+    expect((deployment?.['template']?.['metadata'] as { labels: Record<string, string> }).labels).toEqual({ app: 'web', [CellLabel]: 'c1' });
+    expect(service?.['selector']).toEqual({ app: 'web', [CellLabel]: 'c1' });
+    expect(pdb?.['selector']).toEqual({ matchLabels: { app: 'web', [CellLabel]: 'c1' } });
+  });
+});

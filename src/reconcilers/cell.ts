@@ -14,7 +14,8 @@
  *
  * Children are named `<cell>-<name>`, labelled `manyfold.dev/cell=<cell>`, owned by the
  * Cell (controller reference, so they are garbage-collected with it), and annotated
- * with the Cell generation whose template they were applied from.
+ * with the Cell generation whose template they were applied from. Their selectors are
+ * scoped to the cell (see `isolate`), so cells sharing a namespace never share pods.
  */
 import type { CellSpec, CellStatus, CellTemplateResource } from '../crds/cell.ts';
 import { setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
@@ -88,15 +89,35 @@ export function desiredChild(cell: CellObservation, resource: CellTemplateResour
     ownerReferences: [{ apiVersion: owner.apiVersion, kind: owner.kind, name: cell.name, uid: cell.uid, controller: true, blockOwnerDeletion: true }],
   };
   const object = { ...resource, metadata } as DesiredChild['object'];
-  // Pods of a templated workload carry the cell label too, so they can be found per cell.
-  const spec = object['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined;
-  if ((resource.kind === 'Deployment' || resource.kind === 'StatefulSet') && spec?.template) {
+  isolate(object, resource.kind, cell.name);
+  return { key: childKey(resource.kind, name), object };
+}
+
+/**
+ * Scopes selectors to the cell, so cells sharing a namespace never share pods: the cell
+ * label joins the pod template labels and the selectors of Deployments, StatefulSets,
+ * PodDisruptionBudgets and Services. (Selectors are immutable, so this holds from the
+ * first apply.)
+ */
+function isolate(object: DesiredChild['object'], kind: string, cell: string): void {
+  const spec = object['spec'] as Record<string, unknown> | undefined;
+  if (!spec) return;
+  const withCell = (labels: unknown) => ({ ...((labels as Record<string, string> | undefined) ?? {}), [CellLabel]: cell });
+  if (kind === 'Deployment' || kind === 'StatefulSet') {
+    const template = (spec['template'] ?? {}) as Record<string, unknown>;
+    const templateMeta = (template['metadata'] ?? {}) as Record<string, unknown>;
+    const selector = (spec['selector'] ?? {}) as Record<string, unknown>;
     object['spec'] = {
       ...spec,
-      template: { ...spec.template, metadata: { ...(spec.template.metadata ?? {}), labels: { ...(spec.template.metadata?.labels ?? {}), [CellLabel]: cell.name } } },
+      selector: { ...selector, matchLabels: withCell(selector['matchLabels']) },
+      template: { ...template, metadata: { ...templateMeta, labels: withCell(templateMeta['labels']) } },
     };
+  } else if (kind === 'PodDisruptionBudget') {
+    const selector = (spec['selector'] ?? {}) as Record<string, unknown>;
+    object['spec'] = { ...spec, selector: { ...selector, matchLabels: withCell(selector['matchLabels']) } };
+  } else if (kind === 'Service' && spec['selector'] !== undefined) {
+    object['spec'] = { ...spec, selector: withCell(spec['selector']) };
   }
-  return { key: childKey(resource.kind, name), object };
 }
 
 /** What to apply and prune. */

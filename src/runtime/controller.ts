@@ -192,6 +192,7 @@ export class Controller {
         worked: (s) => metrics.workDuration.observe(labels, s),
       },
     });
+    metrics.queueDepth.set(labels, 0);
     const concurrency = this.spec.concurrency ?? 4;
     metrics.maxConcurrent.set({ controller: name }, concurrency);
     const pool = new WorkerPool<string>({

@@ -262,6 +262,7 @@ export class WorkQueue<K extends string = string> {
       this.#waiters.delete(waiter.value);
       this.#handOut(key);
       waiter.value.resolve(key);
+      this.#metrics.depth(this.#queue.length);
       return;
     }
     this.#queue.push(key);
