@@ -22,8 +22,10 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason; // AbortSignal's default DOMException is an Error
+  return new Error(reason === undefined ? 'This operation was aborted' : `aborted: ${JSON.stringify(reason) ?? 'unknown reason'}`);
 }
 
 /** The process's real clocks (`Date.now()` and `performance.now()`). */
