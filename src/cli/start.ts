@@ -1,36 +1,138 @@
 /**
  * `manyfold start` (what `npm start` runs): the main job.
  *
- * When the current kubeconfig answers, it works against that cluster. Otherwise it
- * brings up the embedded local control plane and works there. Then it shows a live
- * status view until interrupted; a local control plane it started is stopped again
- * on Ctrl-C (one started separately with `manyfold dev up` is left running).
+ * - When the current kubeconfig answers, it installs Manyfold there (CRDs, RBAC, the
+ *   operator config and the fencing policy) and runs the operator against it under the
+ *   operator's ServiceAccount (a token from the TokenRequest API), so the same RBAC and
+ *   fencing apply as in-cluster. Examples are applied only with `--examples`.
+ * - Otherwise it brings up the embedded local control plane (`manyfold dev up`),
+ *   installs Manyfold, applies `examples/` into the namespace `manyfold-examples`, and
+ *   runs the operator there.
+ * Then it shows a live status view of every Manyfold resource until Ctrl-C, which stops
+ * the operator (drained, Lease released) and a local control plane it started.
  */
-import { parseArgs } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defaultDir, down, formatStatus, isUp, readState, status, up } from '../devcluster/cluster.ts';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ManyfoldResources } from '../crds/index.ts';
+import { defaultDir, down, isUp, readState, up, writeOperatorKubeconfig, type ClusterState } from '../devcluster/cluster.ts';
+import { deployDir, install, readManifests } from '../devcluster/install.ts';
 import { StartError } from '../devcluster/processes.ts';
 import { KubeClient } from '../runtime/kube/client.ts';
+import { isAlreadyExists } from '../runtime/kube/errors.ts';
+import { Resources } from '../runtime/kube/resources.ts';
+import type { KubeObject } from '../runtime/kube/types.ts';
+import { renderStatus } from './status-view.ts';
 
-const usage = `Usage: manyfold start [--local] [--once] [--nodes N]
+const usage = `Usage: manyfold start [--local] [--examples] [--once] [--nodes N]
 
-  --local     use the embedded local control plane even when a kubeconfig answers
-  --once      print the status once and exit instead of the live view
-  --nodes N   fake nodes for the local control plane (default 3)`;
+  --local       use the embedded local control plane even when a kubeconfig answers
+  --examples    apply examples/ also to an existing cluster (always done locally)
+  --once        wait for the examples to converge, print the status once and stop
+  --nodes N     fake nodes for the local control plane (default 3)`;
 
-/** The current kubeconfig's server when it answers /readyz within 3 s. */
-async function reachableCluster(): Promise<string | undefined> {
+const ExamplesNamespace = 'manyfold-examples';
+const binPath = fileURLToPath(new URL('../../bin/manyfold.js', import.meta.url));
+
+/** The current kubeconfig's client when it answers /readyz within 3 s. */
+async function reachableCluster(): Promise<KubeClient | undefined> {
+  let client: KubeClient | undefined;
   try {
-    const client = await KubeClient.create();
-    try {
-      const ready = await client.requestText('/readyz', { timeoutMs: 3000 });
-      return ready.trim() === 'ok' ? client.server : undefined;
-    } finally {
-      await client.close();
-    }
+    client = await KubeClient.create();
+    const ready = await client.requestText('/readyz', { timeoutMs: 3000 });
+    if (ready.trim() === 'ok') return client;
   } catch {
-    return undefined;
+    // no kubeconfig, or nothing answers
   }
+  await client?.close();
+  return undefined;
+}
+
+async function applyExamples(client: KubeClient, log: (line: string) => void): Promise<number> {
+  try {
+    await client.create(Resources.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ExamplesNamespace } });
+  } catch (error) {
+    if (!isAlreadyExists(error)) throw error;
+  }
+  const dir = join(deployDir, '..', 'examples');
+  let count = 0;
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const object of await readManifests(join(dir, file))) {
+      const namespaced = { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? ExamplesNamespace } };
+      try {
+        await client.apply(namespaced, { fieldManager: 'manyfold-start' });
+        count++;
+      } catch (error) {
+        log(`could not apply ${object.kind} ${object.metadata.name ?? ''} from examples/${file}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  return count;
+}
+
+interface RunningOperator {
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  leading: boolean;
+  epoch: number;
+  stop(): Promise<void>;
+}
+
+function startOperator(options: { kubeconfig: string; logFile: string; etcdEndpoint?: string }): RunningOperator {
+  const args = [binPath, 'operator', '--kubeconfig', options.kubeconfig, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0'];
+  if (options.etcdEndpoint) args.push('--etcd-endpoints', options.etcdEndpoint);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MANYFOLD_IMAGE: process.env['MANYFOLD_IMAGE'] ?? '' } });
+  const out = createWriteStream(options.logFile, { flags: 'a' });
+  const running: RunningOperator = {
+    child,
+    logFile: options.logFile,
+    leading: false,
+    epoch: 0,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      out.end();
+    },
+  };
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out.write(chunk);
+    buffer += chunk.toString('utf8');
+    let nl = buffer.indexOf('\n');
+    while (nl >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      nl = buffer.indexOf('\n');
+      if (line.includes('"leader_elected"')) {
+        running.leading = true;
+        running.epoch = Number((JSON.parse(line) as { epoch?: number }).epoch ?? 0);
+      } else if (line.includes('"leader_lost"')) running.leading = false;
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => out.write(chunk));
+  return running;
+}
+
+async function listManyfold(client: KubeClient): Promise<KubeObject[]> {
+  const out: KubeObject[] = [];
+  for (const [kind, resource] of Object.entries(ManyfoldResources)) {
+    try {
+      const list = await client.list(
+        { group: resource.group, version: resource.version, plural: resource.plural, kind, namespaced: true },
+        { limit: 500 },
+      );
+      out.push(...list.items.map((item) => ({ ...item, kind })));
+    } catch {
+      // a kind whose CRD is not installed yet
+    }
+  }
+  return out;
 }
 
 export async function runStart(argv: readonly string[]): Promise<number> {
@@ -38,6 +140,7 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     args: [...argv],
     options: {
       local: { type: 'boolean' },
+      examples: { type: 'boolean' },
       once: { type: 'boolean' },
       nodes: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -47,42 +150,84 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
   const external = values.local ? undefined : await reachableCluster();
-  if (external) {
-    process.stdout.write(`Using the cluster of the current kubeconfig: ${external}\n`);
-    return 0;
-  }
   const dir = defaultDir();
-  const before = await readState(dir);
-  const wasRunning = before !== undefined && isUp(before);
-  try {
-    await up({ dir, nodes: values.nodes === undefined ? undefined : Number(values.nodes) });
-  } catch (error) {
-    if (error instanceof StartError) {
-      process.stderr.write(`\n${error.message}\n--- last lines of ${error.logFile} ---\n${error.logTail}\n`);
-      return 1;
+  let admin: KubeClient;
+  let operatorKubeconfig: string;
+  let state: ClusterState | undefined;
+  let startedCluster = false;
+  if (external) {
+    admin = external;
+    log(`Using the cluster of the current kubeconfig: ${admin.server}`);
+    await mkdir(dir, { recursive: true });
+    operatorKubeconfig = join(dir, 'external-operator.kubeconfig');
+  } else {
+    const before = await readState(dir);
+    startedCluster = !(before && isUp(before));
+    try {
+      state = await up({ dir, nodes: values.nodes === undefined ? undefined : Number(values.nodes), log });
+    } catch (error) {
+      if (error instanceof StartError) {
+        log(`\n${error.message}\n--- last lines of ${error.logFile} ---\n${error.logTail}`);
+        return 1;
+      }
+      throw error;
     }
-    throw error;
+    admin = await KubeClient.create({ kubeconfig: state.kubeconfig });
+    operatorKubeconfig = state.operatorKubeconfig;
   }
-  if (values.once) {
-    process.stdout.write(`${formatStatus(await status({ dir }))}\n`);
-    return 0;
-  }
+  const logs = join(dir, 'logs');
+  await mkdir(logs, { recursive: true });
+  let operator: RunningOperator | undefined;
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  process.stdout.write(
-    wasRunning
-      ? 'Live status (Ctrl-C exits; the control plane keeps running: stop it with npx manyfold dev down)\n'
-      : 'Live status (Ctrl-C stops the local control plane; npx manyfold dev up keeps one in the background)\n',
-  );
-  while (!stop.signal.aborted) {
-    const text = formatStatus(await status({ dir }));
-    if (process.stdout.isTTY) process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}\n${text}\n`);
-    else process.stdout.write(`${new Date().toISOString()}\n${text}\n`);
-    await sleep(process.stdout.isTTY ? 2000 : 15_000, undefined, { signal: stop.signal }).catch(() => undefined);
+  try {
+    log('Installing Manyfold (CRDs, RBAC, operator config, fencing policy)');
+    await install(admin);
+    if (external) {
+      const cluster = admin.kubeConfig.getCurrentCluster();
+      const ca = join(dir, 'external-ca.crt');
+      const { writeFile } = await import('node:fs/promises');
+      if (cluster?.caData) await writeFile(ca, Buffer.from(cluster.caData, 'base64'));
+      await writeOperatorKubeconfig(admin, { path: operatorKubeconfig, server: admin.server, caCert: cluster?.caFile ?? ca });
+    }
+    if (!external || values.examples) log(`Applied ${await applyExamples(admin, log)} example objects into namespace ${ExamplesNamespace}`);
+    operator = startOperator({ kubeconfig: operatorKubeconfig, logFile: join(logs, 'operator.log'), ...(state ? { etcdEndpoint: state.etcdEndpoint } : {}) });
+    log(`Operator started (pid ${operator.child.pid ?? '?'}, logs in ${operator.logFile})`);
+    const started = Date.now();
+    for (;;) {
+      if (stop.signal.aborted) break;
+      if (operator.child.exitCode !== null) {
+        log(`The operator exited with code ${operator.child.exitCode}; see ${operator.logFile}`);
+        return 1;
+      }
+      const objects = await listManyfold(admin).catch(() => []);
+      const view = renderStatus({ objects, server: admin.server, operator: { pid: operator.child.pid ?? 0, leading: operator.leading, epoch: operator.epoch }, now: Date.now() });
+      if (values.once) {
+        const settled =
+          objects.length > 0 &&
+          objects.every((o) => {
+            const status = (o as { status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }).status;
+            return status?.observedGeneration === o.metadata.generation && status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+          });
+        if (settled || Date.now() - started > 90_000) {
+          process.stdout.write(`${view}\n`);
+          return settled ? 0 : 1;
+        }
+      } else if (process.stdout.isTTY) {
+        process.stdout.write(`\x1b[2J\x1b[H${view}\n\nCtrl-C stops the operator${startedCluster ? ' and the local control plane' : ''}.\n`);
+      } else {
+        process.stdout.write(`${view}\n`);
+      }
+      await sleep(values.once ? 1000 : process.stdout.isTTY ? 2000 : 15_000, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+    return 0;
+  } finally {
+    await operator?.stop();
+    await admin.close();
+    if (startedCluster) await down({ dir, log });
   }
-  if (!wasRunning) await down({ dir });
-  return 0;
 }
