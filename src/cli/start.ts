@@ -211,7 +211,7 @@ export async function runStart(argv: readonly string[]): Promise<number> {
           objects.length > 0 &&
           objects.every((o) => {
             const status = (o as { status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }).status;
-            return status?.observedGeneration === o.metadata.generation && status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+            return status?.observedGeneration === o.metadata.generation && status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
           });
         if (settled || Date.now() - started > 90_000) {
           process.stdout.write(`${view}\n`);
