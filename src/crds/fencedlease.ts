@@ -63,7 +63,7 @@ export const FencedLeaseSpecSchema = z
       .string()
       .min(1)
       .max(512)
-      .describe('etcd key of the lease. Defaults to /manyfold/leases/<namespace>/<name> when omitted (applied by the operator).')
+      .describe('etcd key of the lease. Defaults to /manyfold/fencedleases/<namespace>/<name> when omitted (applied by the operator).')
       .optional(),
     allowedHolders: listSet(z.array(z.string().min(1).max(253)).max(MAX_HOLDERS))
       .describe('Identities allowed to acquire the lease; empty or omitted allows any.')
@@ -112,9 +112,9 @@ export function withFencedLeaseDefaults(spec: FencedLeaseSpecInput): FencedLease
   return FencedLeaseSpecSchema.parse(spec);
 }
 
-/** The etcd key a lease uses: `spec.key`, else `/manyfold/leases/<namespace>/<name>`. */
+/** The etcd key a lease uses: `spec.key`, else `/manyfold/fencedleases/<namespace>/<name>`. */
 export function leaseKey(spec: Pick<FencedLeaseSpec, 'key'>, object: { namespace: string; name: string }): string {
-  return spec.key ?? `/manyfold/leases/${object.namespace}/${object.name}`;
+  return spec.key ?? `/manyfold/fencedleases/${object.namespace}/${object.name}`;
 }
 
 /** The FencedLease kind. */
