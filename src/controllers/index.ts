@@ -4,6 +4,8 @@
  */
 import type { Logger } from '../runtime/log.ts';
 import { cellController } from './cell.ts';
+import { fencedLeaseController } from './fencedlease.ts';
+import { sensorFleetController } from './sensorfleet.ts';
 import type { Manager } from '../runtime/manager.ts';
 
 export interface ControllerOptions {
@@ -16,4 +18,6 @@ export interface ControllerOptions {
 
 export function registerControllers(manager: Manager, options: ControllerOptions): void {
   manager.addController(cellController({ operatorNamespace: options.operatorNamespace }));
+  manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, log: options.log, registry: manager.metrics.registry }));
+  manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace }));
 }
