@@ -6,6 +6,7 @@
  *   manyfold dev up|down|status         the embedded local control plane
  *   manyfold crds [--write|--check]     the generated CustomResourceDefinitions
  */
+import { runAgent } from './agent.ts';
 import { runCrds } from './crds.ts';
 import { runDev } from './dev.ts';
 import { runOperator } from './operator.ts';
@@ -21,6 +22,7 @@ Commands:
   dev down              stop everything 'dev up' started
   dev status            show what runs and whether it is healthy
   operator [flags]      run the operator (controller-runtime flag names; --help lists them)
+  agent [flags]         run the SensorFleet edge-sensor node agent (--help lists the flags)
   crds [--write|--check]
                         print the generated CRDs, write them to deploy/crds, or check
                         that deploy/crds is up to date
@@ -38,6 +40,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return runCrds(rest);
     case 'operator':
       return runOperator(rest);
+    case 'agent':
+      return runAgent(rest);
     case undefined:
     case '-h':
     case '--help':
