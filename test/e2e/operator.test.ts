@@ -4,7 +4,7 @@
  * metric names, and SIGTERM drains, releases the Lease and exits 0.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
 import type { CellStatus } from '../../src/crds/cell.ts';
 import { deployDir, readManifests } from '../../src/devcluster/install.ts';
@@ -16,7 +16,7 @@ import { startOperatorProcess, type OperatorProcess } from '../support/operator.
 
 const examples = join(deployDir, '..', 'examples');
 
-describe('manyfold operator with examples/cells.yaml', () => {
+describe('manyfold operator with examples/', () => {
   let admin: KubeClient;
   let ns: { name: string; dispose: () => Promise<void> };
   let operator: OperatorProcess;
@@ -24,7 +24,7 @@ describe('manyfold operator with examples/cells.yaml', () => {
   beforeAll(async () => {
     admin = await adminClient();
     ns = await testNamespace(admin, 'shop');
-    operator = startOperatorProcess();
+    operator = startOperatorProcess(inject('etcdEndpoint') ? ['--etcd-endpoints', inject('etcdEndpoint')] : []);
     await operator.waitForLog((l) => l['event'] === 'controller_started', 30_000);
   });
   afterAll(async () => {
@@ -54,6 +54,44 @@ describe('manyfold operator with examples/cells.yaml', () => {
     for (const cell of ['shop-a', 'shop-b', 'shop-c']) {
       await eventually(`${cell}-web to have exactly its own 2 endpoints`, async () => (await endpointsOf(cell)) === 2);
     }
+  });
+
+  it('runs examples/sensor-fleet.yaml as a DaemonSet on the selected nodes', async () => {
+    for (const object of await readManifests(join(examples, 'sensor-fleet.yaml'))) {
+      await admin.apply({ ...object, metadata: { ...object.metadata, namespace: ns.name } }, { fieldManager: 'kubectl' });
+    }
+    // The example selects edge nodes: label one kwok node as such.
+    const node = 'kwok-node-0';
+    await admin.patch(Resources.Node, { name: node }, { metadata: { labels: { 'manyfold.dev/edge': 'true' } } }, { type: 'merge' });
+    try {
+      const SensorFleet = { group: 'manyfold.dev', version: 'v1alpha1', plural: 'sensorfleets', kind: 'SensorFleet', namespaced: true };
+      const fleet = await eventually(
+        'the example fleet to have its node ready',
+        async () => {
+          const f = await admin.get<KubeObject & { status?: { desiredNodes?: number; readyNodes?: number } }>(SensorFleet, 'edge-sensors', ns.name);
+          return f.status?.desiredNodes !== undefined && f.status.desiredNodes >= 1 && f.status.readyNodes === f.status.desiredNodes ? f : undefined;
+        },
+        { timeoutMs: 90_000 },
+      );
+      expect(fleet.status?.desiredNodes).toBeGreaterThanOrEqual(1);
+      const ds = await admin.get<KubeObject & { spec: { template: { spec: { containers: { args?: string[] }[] } } } }>(Resources.DaemonSet, 'edge-sensors-agent', ns.name).catch(() => undefined);
+      const daemonSets = ds ? [ds] : (await admin.list(Resources.DaemonSet, { namespace: ns.name })).items;
+      expect(daemonSets.length).toBe(1);
+    } finally {
+      await admin.patch(Resources.Node, { name: node }, { metadata: { labels: { 'manyfold.dev/edge': null } } }, { type: 'merge' });
+    }
+  });
+
+  it.runIf(inject('etcdEndpoint') !== '')('mirrors examples/fenced-lease.yaml from etcd', async () => {
+    for (const object of await readManifests(join(examples, 'fenced-lease.yaml'))) {
+      await admin.apply({ ...object, metadata: { ...object.metadata, namespace: ns.name } }, { fieldManager: 'kubectl' });
+    }
+    const FencedLease = { group: 'manyfold.dev', version: 'v1alpha1', plural: 'fencedleases', kind: 'FencedLease', namespaced: true };
+    const lease = await eventually('the example lease Ready', async () => {
+      const l = await admin.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(FencedLease, 'payments-leader', ns.name);
+      return l.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? l : undefined;
+    });
+    expect(lease.metadata.finalizers).toContain('manyfold.dev/fencedlease-cleanup');
   });
 
   it('serves readiness and controller-runtime metrics', async () => {
