@@ -15,8 +15,8 @@ const usage = `Usage: manyfold operator [flags]
 
   --kubeconfig PATH                      kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)
   --leader-elect[=true|false]            elect a leader among replicas (default true)
-  --leader-elect-lease-duration DUR      how long a leader's Lease is valid without renewal (default 4s)
-  --leader-elect-renew-deadline DUR      a leader that cannot renew for this long stops leading (default 3s)
+  --leader-elect-lease-duration DUR      how long a leader's Lease is valid without renewal (default 3s)
+  --leader-elect-renew-deadline DUR      a leader that cannot renew for this long stops leading (default 2s)
   --leader-elect-retry-period DUR        interval between election attempts and renewals (default 500ms)
   --leader-elect-resource-name NAME      Lease name (default manyfold-operator)
   --operator-namespace NS                namespace of the Lease and the fencing ConfigMap
@@ -97,8 +97,8 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
   const flags: OperatorFlags = {
     kubeconfig: values.kubeconfig,
     leaderElect: parseBool('leader-elect', values['leader-elect'], true),
-    leaseDurationMs: parseDuration('leader-elect-lease-duration', values['leader-elect-lease-duration'] ?? '4s'),
-    renewDeadlineMs: parseDuration('leader-elect-renew-deadline', values['leader-elect-renew-deadline'] ?? '3s'),
+    leaseDurationMs: parseDuration('leader-elect-lease-duration', values['leader-elect-lease-duration'] ?? '3s'),
+    renewDeadlineMs: parseDuration('leader-elect-renew-deadline', values['leader-elect-renew-deadline'] ?? '2s'),
     retryPeriodMs: parseDuration('leader-elect-retry-period', values['leader-elect-retry-period'] ?? '500ms'),
     leaseName: values['leader-elect-resource-name'] ?? 'manyfold-operator',
     operatorNamespace: values['operator-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'manyfold-system',

@@ -109,7 +109,7 @@ export async function ensurePki(dir: string, identities: readonly Identity[], se
       cn: 'kube-apiserver',
       extensions: [
         'extendedKeyUsage=serverAuth',
-        `subjectAltName=${['IP:127.0.0.1', 'IP:10.0.0.1', ...dns.map((d) => `DNS:${d}`)].join(',')}`,
+        `subjectAltName=${['IP:127.0.0.1', 'IP:10.96.0.1', ...dns.map((d) => `DNS:${d}`)].join(',')}`,
       ],
     });
   }

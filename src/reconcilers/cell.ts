@@ -36,6 +36,8 @@ export interface ObservedChild {
   readonly message?: string | undefined;
   /** True when the child reports a failure (e.g. ProgressDeadlineExceeded). */
   readonly failed?: boolean | undefined;
+  /** True while the child rolls out a change (its own controller is working on it). */
+  readonly progressing?: boolean | undefined;
 }
 
 export interface CellObservation {
@@ -163,6 +165,7 @@ export function cellStatus(
   const failed: string[] = [];
   const notReady: string[] = [];
   let stale = false;
+  let rolling = false;
   for (const r of spec.template.resources) {
     const name = childName(cell.name, r.metadata.name);
     const key = childKey(r.kind, name);
@@ -176,6 +179,7 @@ export function cellStatus(
     if (observed?.failed) failed.push(`${key}: ${observed.message ?? 'failed'}`);
     if (!ready && !applyError) notReady.push(`${key}${observed?.message ? ` (${observed.message})` : observed ? '' : ' (not created yet)'}`);
     if (!current) stale = true;
+    if (observed?.progressing) rolling = true;
     resources.push({
       apiVersion: r.apiVersion,
       kind: r.kind,
@@ -204,7 +208,7 @@ export function cellStatus(
   const progressing: ConditionInput = frozen
     ? { type: 'Progressing', status: 'False', reason: 'KillSwitchEngaged', message: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template changes are not applied` }
     : !allReady && !invalid.length && !failed.length
-      ? { type: 'Progressing', status: 'True', reason: stale ? 'RollingOut' : 'WaitingForReadiness', message: `rolling out generation ${cell.generation}` }
+      ? { type: 'Progressing', status: 'True', reason: stale || rolling ? 'RollingOut' : 'WaitingForReadiness', message: `rolling out generation ${cell.generation}` }
       : { type: 'Progressing', status: 'False', reason: allReady ? 'Converged' : 'Blocked', message: allReady ? `generation ${cell.generation} rolled out` : 'blocked by errors; see Ready' };
   const degraded: ConditionInput =
     invalid.length || failed.length
@@ -220,8 +224,8 @@ export function cellStatus(
         : allReady
           ? 'Ready'
           : previous?.phase === 'Ready' || previous?.phase === 'Degraded'
-            ? stale
-              ? (previous.phase)
+            ? stale || rolling
+              ? previous.phase // a rollout in progress keeps the phase; Progressing says so
               : 'Degraded'
             : 'Pending';
   const conditions = setConditions(previous?.conditions as Condition[] | undefined, [ready, progressing, degraded, accepting], at);
@@ -236,7 +240,8 @@ export function cellStatus(
     conditions,
   };
   const events: { type: 'Normal' | 'Warning'; reason: string; note: string }[] = [];
-  if (previous?.phase !== phase) events.push({ type: phase === 'Degraded' ? 'Warning' : 'Normal', reason: `Phase${phase}`, note: `phase ${previous?.phase ?? 'none'} -> ${phase}` });
+  // Phase events mark outcomes, not the Pending start every Cell goes through.
+  if (previous?.phase !== phase && phase !== 'Pending') events.push({ type: phase === 'Degraded' ? 'Warning' : 'Normal', reason: `Phase${phase}`, note: `phase ${previous?.phase ?? 'none'} -> ${phase}` });
   for (const message of invalid) events.push({ type: 'Warning', reason: 'InvalidTemplate', note: message });
   for (const child of plan.prune) events.push({ type: 'Normal', reason: 'Pruned', note: `deleted ${child.kind} ${child.name}: no longer in the template` });
   return { status, phase, events };
@@ -248,7 +253,7 @@ export function childReadiness(object: {
   metadata: { generation?: number | undefined };
   spec?: unknown;
   status?: unknown;
-}, extra: { readyEndpoints?: number | undefined } = {}): { ready: boolean; message?: string; failed?: boolean } {
+}, extra: { readyEndpoints?: number | undefined } = {}): { ready: boolean; message?: string; failed?: boolean; progressing?: boolean } {
   const status = (object.status ?? {}) as Record<string, unknown>;
   const spec = (object.spec ?? {}) as Record<string, unknown>;
   const num = (v: unknown) => (typeof v === 'number' ? v : 0);
@@ -263,9 +268,9 @@ export function childReadiness(object: {
       const conditions = (Array.isArray(status['conditions']) ? status['conditions'] : []) as { type?: string; status?: string; reason?: string; message?: string }[];
       const stuck = conditions.find((c) => (c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded') || (c.type === 'ReplicaFailure' && c.status === 'True'));
       if (stuck) return { ready: false, failed: true, message: stuck.message ?? stuck.reason ?? 'failed' };
-      if (observedGeneration < (object.metadata.generation ?? 0)) return { ready: false, message: 'rollout not observed yet' };
+      if (observedGeneration < (object.metadata.generation ?? 0)) return { ready: false, progressing: true, message: 'rollout not observed yet' };
       const ok = updated >= want && ready >= want && available >= want && num(status['replicas']) <= want;
-      return ok ? { ready: true } : { ready: false, message: `${ready}/${want} ready, ${updated}/${want} updated` };
+      return ok ? { ready: true } : { ready: false, progressing: updated < want || num(status['replicas']) > want, message: `${ready}/${want} ready, ${updated}/${want} updated` };
     }
     case 'Service': {
       if (spec['type'] === 'ExternalName' || spec['selector'] === undefined) return { ready: true };

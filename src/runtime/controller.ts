@@ -220,7 +220,15 @@ export class Controller {
     });
     this.queue = queue;
     const primary = this.deps.informer(this.spec.for);
-    for (const key of primary.store.keys()) queue.add(key);
+    // Objects whose spec the operator has not caught up with go first, so a new leader
+    // reconciles the changes made during the failover before re-checking everything else.
+    const pending = (o: KubeObject) => {
+      const observed = (o['status'] as { observedGeneration?: number } | undefined)?.observedGeneration;
+      return o.metadata.generation !== undefined && observed !== o.metadata.generation;
+    };
+    const objects = primary.store.list();
+    for (const o of objects) if (pending(o)) queue.add(keyOf(o));
+    for (const o of objects) if (!pending(o)) queue.add(keyOf(o));
     const resync = this.spec.resyncPeriodMs ?? 600_000;
     const resyncLoop = (async () => {
       while (resync > 0 && !term.signal.aborted) {

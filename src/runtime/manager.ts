@@ -254,8 +254,14 @@ export class Manager {
       this.addresses.metrics = metrics.address;
     }
     for (const [key, informer] of this.informers) {
-      this.metrics.informerObjects.set({ resource: key }, 0);
-      void informer;
+      const resource = key.split('|').filter(Boolean).join(' ');
+      const count = () => this.metrics.informerObjects.set({ resource }, informer.store.size);
+      count();
+      informer.addHandler({
+        onAdd: () => (this.metrics.informerEvents.inc({ resource }), count()),
+        onUpdate: () => this.metrics.informerEvents.inc({ resource }),
+        onDelete: () => (this.metrics.informerEvents.inc({ resource }), count()),
+      });
     }
     this.log.info({ event: 'endpoints_serving', ...this.addresses }, 'serving probes and metrics');
   }

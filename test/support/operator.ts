@@ -25,7 +25,7 @@ export async function startManager(controllers: readonly ControllerSpec[], optio
   const client = await KubeClient.create({ kubeconfig: inject('operatorKubeconfig') });
   const manager = new Manager({
     client,
-    leaderElection: { enabled: options.leaderElect ?? false, namespace: 'manyfold-system', leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 500 },
+    leaderElection: { enabled: options.leaderElect ?? false, namespace: 'manyfold-system', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
     log: createLogger({ level: options.logLevel ?? (process.env['MANYFOLD_TEST_LOG'] as 'debug' | undefined) ?? 'silent', destination: process.stderr }),
     drainTimeoutMs: 5000,
   });
