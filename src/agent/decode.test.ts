@@ -89,7 +89,7 @@ describe('simulatedValue', () => {
         const value = simulatedValue(source, now, () => r);
         expect(Number.isFinite(value)).toBe(true);
         expect(Math.abs(value - source.base)).toBeLessThanOrEqual(source.amplitude * (1 + 1e-9) + 1e-9);
-        if (source.waveform === 'constant') expect(value).toBe(source.base);
+        if (source.waveform === 'constant') expect(value === source.base).toBe(true); // -0 and 0 alike
       }),
     );
   });
