@@ -146,6 +146,11 @@ export class Manager {
     return controller;
   }
 
+  /** Informers that have not synced yet, with their list/error counts (diagnostics). */
+  unsynced(): string[] {
+    return [...this.informers.entries()].filter(([, i]) => !i.hasSynced()).map(([k, i]) => `${k} (lists ${i.stats.lists}, errors ${i.stats.errors})`);
+  }
+
   /** True when every informer has synced. */
   ready(): boolean {
     return [...this.informers.values()].every((i) => i.hasSynced());
@@ -224,7 +229,15 @@ export class Manager {
       },
     });
     try {
-      await Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
+      const syncing = Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
+      const slow = setInterval(() => {
+        this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
+      }, 10_000);
+      try {
+        await syncing;
+      } finally {
+        clearInterval(slow);
+      }
       await Promise.all(this.controllers.map((c) => c.run({ signal: term.signal, epoch: term.epoch, writer })));
     } catch (error) {
       if (!term.signal.aborted) throw error;

@@ -32,8 +32,9 @@ export async function startManager(controllers: readonly ControllerSpec[], optio
   for (const spec of controllers) manager.addController(spec);
   const stop = new AbortController();
   const running = manager.start(stop.signal);
-  for (let i = 0; i < 200 && !manager.leading; i++) await sleep(50);
-  if (!manager.leading) throw new Error('the in-process manager did not start leading within 10 s');
+  for (let i = 0; i < 600 && !(manager.leading && manager.ready()); i++) await sleep(50);
+  if (!manager.leading) throw new Error('the in-process manager did not start leading within 30 s');
+  if (!manager.ready()) throw new Error(`the in-process manager's caches did not sync within 30 s: ${manager.unsynced().join(', ')}`);
   return {
     manager,
     client,
