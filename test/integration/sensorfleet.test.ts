@@ -16,7 +16,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SensorFleetType, sensorFleetController } from '../../src/controllers/sensorfleet.ts';
@@ -181,8 +182,10 @@ describe('SensorFleet controller', () => {
   beforeAll(async () => {
     admin = await adminClient();
     ns = await testNamespace(admin, 'sfleet');
-    // Not under /tmp: the agent container mounts its own /tmp, so the fleet would refuse it.
-    workDir = resolve('.manyfold', 'test', `sfleet-${ns.name}`);
+    // Not under /tmp: the agent container mounts its own /tmp, so the fleet would refuse a
+    // sensor path there. The checkout itself may live under /tmp (CI clones), so use the
+    // user's cache directory instead of the working directory.
+    workDir = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'manyfold', 'test-work', `sfleet-${ns.name}`);
     await mkdir(workDir, { recursive: true });
     sensorFile = join(workDir, 'board-temp');
     await writeFile(sensorFile, '42000\n');
