@@ -21,6 +21,7 @@ import type { Informer } from './informer/informer.ts';
 import { keyOf, splitKey } from './informer/store.ts';
 import { classifyError } from './errors.ts';
 import type { KubeClient } from './kube/client.ts';
+import { isNotFound } from './kube/errors.ts';
 import type { ResourceType } from './kube/resources.ts';
 import type { KubeObject } from './kube/types.ts';
 import type { Logger } from './log.ts';
@@ -213,6 +214,10 @@ export class Controller {
         },
         activeWorkers: (n) => metrics.activeWorkers.set({ controller: name }, n),
       },
+      onTerminal: (key, error) => {
+        const { namespace, name: objectName } = splitKey(key);
+        this.log.error({ event: 'reconcile_abandoned', namespace, name: objectName, err: error instanceof Error ? error.message : String(error) }, 'not retrying: the error will not go away by itself');
+      },
       onError: (key, error, retry) => {
         const { namespace, name: objectName } = splitKey(key);
         this.log.warn({ event: 'reconcile_failed', namespace, name: objectName, retry, err: error instanceof Error ? error.message : String(error) }, 'reconcile failed');
@@ -270,6 +275,17 @@ export class Controller {
       cache: this.deps.cache,
       client: this.deps.client,
     };
-    return this.spec.reconcile(ctx);
+    try {
+      return await this.spec.reconcile(ctx);
+    } catch (error) {
+      // NotFound ends the reconcile: the object (or the child it wrote) is gone, and
+      // whatever brings it back will enqueue the key again (controller-runtime's
+      // IgnoreNotFound, applied once here).
+      if (isNotFound(error)) {
+        ctx.log.debug({ event: 'reconcile_not_found', err: (error as Error).message }, 'object gone; reconcile ends');
+        return;
+      }
+      throw error;
+    }
   }
 }

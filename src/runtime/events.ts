@@ -6,7 +6,8 @@
  * - each object may emit at most `burst` Events, refilled at one per `refillMs`
  *   (default 25 and 5 minutes, as client-go's spam filter); the rest are dropped and
  *   counted.
- * Recording never throws and never blocks a reconcile: failures are logged.
+ * Recording never throws and never blocks a reconcile: failures are logged. Events carry
+ * the leader's fencing epoch like every other write, so a deposed leader's are refused.
  *
  * Limitations: the dedupe cache is per process and bounded (4,096 entries, oldest
  * evicted), so a restart or a flood of distinct events can create a new Event where an
@@ -17,6 +18,7 @@ import type { Clock } from '../legos/clock.ts';
 import { microTime, SystemClock } from '../legos/clock.ts';
 import type { KubeClient } from './kube/client.ts';
 import { Resources } from './kube/resources.ts';
+import { EpochAnnotation } from './leader/fence.ts';
 import type { KubeObject } from './kube/types.ts';
 import { silentLogger, type Logger } from './log.ts';
 
@@ -55,8 +57,20 @@ export class KubeEventRecorder implements EventRecorder {
   private readonly burst: number;
   private readonly refillMs: number;
   private pending: Promise<void> = Promise.resolve();
+  private readonly epoch: () => number;
 
-  constructor(options: { client: KubeClient; controller: string; instance: string; clock?: Clock; log?: Logger; burst?: number; refillMs?: number }) {
+  constructor(options: {
+    client: KubeClient;
+    controller: string;
+    instance: string;
+    /** The current fencing epoch, stamped on every Event so a deposed leader's are refused. */
+    epoch?: () => number;
+    clock?: Clock;
+    log?: Logger;
+    burst?: number;
+    refillMs?: number;
+  }) {
+    this.epoch = options.epoch ?? (() => 0);
     this.client = options.client;
     this.controller = options.controller;
     this.instance = options.instance;
@@ -107,7 +121,7 @@ export class KubeEventRecorder implements EventRecorder {
       await this.client.patch(
         Resources.EventsV1,
         { name: previous.name, namespace: previous.namespace },
-        { series: { count: previous.count, lastObservedTime: wallNow } },
+        { metadata: { annotations: { [EpochAnnotation]: String(this.epoch()) } }, series: { count: previous.count, lastObservedTime: wallNow } },
         { type: 'merge' },
       );
       return;
@@ -116,7 +130,7 @@ export class KubeEventRecorder implements EventRecorder {
     await this.client.create(Resources.EventsV1, {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
-      metadata: { name, namespace },
+      metadata: { name, namespace, annotations: { [EpochAnnotation]: String(this.epoch()) } },
       eventTime: wallNow,
       reportingController: this.controller,
       reportingInstance: this.instance.slice(0, 128),

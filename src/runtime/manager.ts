@@ -91,7 +91,7 @@ export class Manager {
     this.log = options.log ?? silentLogger;
     this.metrics = options.metrics ?? new OperatorMetrics();
     this.identity = options.identity ?? defaultIdentity();
-    this.recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, clock: this.clock, log: this.log });
+    this.recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, epoch: () => this.epoch, clock: this.clock, log: this.log });
   }
 
   /**

@@ -163,7 +163,7 @@ describe('Cell controller', () => {
   });
 
   it('needed no permission beyond deploy/manifests (no terminal errors)', async () => {
-    expect(await operator.metric('controller_runtime_terminal_reconcile_errors_total')).toBe(0);
+    expect(await operator.metric('controller_runtime_terminal_reconcile_errors_total'), operator.errors.join('\n')).toBe(0);
     expect(await operator.metric('controller_runtime_reconcile_total', { controller: 'cell', result: 'success' })).toBeGreaterThan(0);
   });
 });

@@ -62,6 +62,6 @@ describe('conflict storm', () => {
     expect(Object.values(shared.data ?? {}).every((v) => v === 'in')).toBe(true);
     const conflicts = await operator.metric('controller_runtime_reconcile_total', { controller: 'storm', result: 'requeue' });
     expect(conflicts).toBeGreaterThan(0);
-    expect(await operator.metric('controller_runtime_terminal_reconcile_errors_total', { controller: 'storm' })).toBe(0);
+    expect(await operator.metric('controller_runtime_terminal_reconcile_errors_total', { controller: 'storm' }), operator.errors.join('\n')).toBe(0);
   });
 });

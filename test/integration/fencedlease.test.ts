@@ -262,7 +262,7 @@ describe('FencedLease controller', () => {
   });
 
   it('needed no permission beyond deploy/manifests (no terminal errors)', async () => {
-    expect(await operator.metric('controller_runtime_terminal_reconcile_errors_total')).toBe(0);
+    expect(await operator.metric('controller_runtime_terminal_reconcile_errors_total'), operator.errors.join('\n')).toBe(0);
     expect(await reconciles()).toBeGreaterThan(0);
   });
 });

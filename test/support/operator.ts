@@ -4,6 +4,7 @@
  * real `manyfold operator` process (e2e, fencing, failover).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
@@ -14,6 +15,8 @@ import { Manager } from '../../src/runtime/manager.ts';
 
 export interface RunningManager {
   readonly manager: Manager;
+  /** Error-level log lines of the manager (for assertion messages). */
+  readonly errors: string[];
   readonly client: KubeClient;
   /** Counter value from the manager's registry (summed over label sets matching `labels`). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
@@ -23,10 +26,20 @@ export interface RunningManager {
 /** Starts a Manager in this process with the operator identity and the given controllers. */
 export async function startManager(controllers: readonly ControllerSpec[], options: { leaderElect?: boolean; logLevel?: 'silent' | 'info' | 'debug' } = {}): Promise<RunningManager> {
   const client = await KubeClient.create({ kubeconfig: inject('operatorKubeconfig') });
+  const errors: string[] = [];
+  const level = options.logLevel ?? (process.env['MANYFOLD_TEST_LOG'] as 'debug' | undefined) ?? 'silent';
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const line = chunk.toString('utf8');
+      if (line.includes('"level":"error"') && errors.length < 100) errors.push(line.trim());
+      if (level !== 'silent') process.stderr.write(line);
+      done();
+    },
+  });
   const manager = new Manager({
     client,
     leaderElection: { enabled: options.leaderElect ?? false, namespace: 'manyfold-system', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
-    log: createLogger({ level: options.logLevel ?? (process.env['MANYFOLD_TEST_LOG'] as 'debug' | undefined) ?? 'silent', destination: process.stderr }),
+    log: createLogger({ level: level === 'silent' ? 'error' : level, destination }),
     drainTimeoutMs: 5000,
   });
   for (const spec of controllers) manager.addController(spec);
@@ -37,6 +50,7 @@ export async function startManager(controllers: readonly ControllerSpec[], optio
   if (!manager.ready()) throw new Error(`the in-process manager's caches did not sync within 30 s: ${manager.unsynced().join(', ')}`);
   return {
     manager,
+    errors,
     client,
     metric: async (name, labels = {}) => {
       const metric = manager.metrics.registry.getSingleMetric(name);
