@@ -188,11 +188,11 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     log('Installing Manyfold (CRDs, RBAC, operator config, fencing policy)');
     await install(admin);
     if (external) {
-      const cluster = admin.kubeConfig.getCurrentCluster();
-      const ca = join(dir, 'external-ca.crt');
+      const { caFile, tls } = admin.connection;
+      const ca = caFile ?? join(dir, 'external-ca.crt');
       const { writeFile } = await import('node:fs/promises');
-      if (cluster?.caData) await writeFile(ca, Buffer.from(cluster.caData, 'base64'));
-      await writeOperatorKubeconfig(admin, { path: operatorKubeconfig, server: admin.server, caCert: cluster?.caFile ?? ca });
+      if (!caFile && tls.ca) await writeFile(ca, tls.ca);
+      await writeOperatorKubeconfig(admin, { path: operatorKubeconfig, server: admin.server, caCert: ca });
     }
     if (!external || values.examples) log(`Applied ${await applyExamples(admin, log)} example objects into namespace ${ExamplesNamespace}`);
     operator = startOperator({ kubeconfig: operatorKubeconfig, logFile: join(logs, 'operator.log'), ...(state ? { etcdEndpoint: state.etcdEndpoint } : {}) });

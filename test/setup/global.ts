@@ -44,11 +44,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const dir = await mkdtemp(join(tmpdir(), 'manyfold-test-'));
     const operatorKubeconfig = join(dir, 'operator.kubeconfig');
     try {
-      const cluster = client.kubeConfig.getCurrentCluster();
-      const ca = cluster?.caFile ?? join(dir, 'ca.crt');
-      if (!cluster?.caFile && cluster?.caData) {
+      const { caFile, tls } = client.connection;
+      const ca = caFile ?? join(dir, 'ca.crt');
+      if (!caFile && tls.ca) {
         const { writeFile } = await import('node:fs/promises');
-        await writeFile(ca, Buffer.from(cluster.caData, 'base64'));
+        await writeFile(ca, tls.ca);
       }
       await writeOperatorKubeconfig(client, { path: operatorKubeconfig, server: client.server, caCert: ca });
       await install(client);

@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { KubeClient } from '../../src/runtime/kube/client.ts';
 import { Resources } from '../../src/runtime/kube/resources.ts';
@@ -57,15 +56,5 @@ export async function eventually<T>(
 
 /** An admin client whose connections go to `127.0.0.1:<port>` (a proxy in front of the API server). */
 export async function adminClientVia(port: number): Promise<KubeClient> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(inject('kubeconfig'));
-  const current = kc.getCurrentCluster();
-  if (!current) throw new Error('kubeconfig has no current cluster');
-  kc.loadFromOptions({
-    clusters: kc.clusters.map((c) => (c.name === current.name ? { ...c, server: `https://127.0.0.1:${port}` } : c)),
-    users: kc.users,
-    contexts: kc.contexts,
-    currentContext: kc.currentContext,
-  });
-  return KubeClient.fromKubeConfig(kc);
+  return KubeClient.create({ kubeconfig: inject('kubeconfig'), server: `https://127.0.0.1:${port}` });
 }

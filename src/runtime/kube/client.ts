@@ -1,6 +1,6 @@
 /**
- * A small REST client for the Kubernetes API server, on `@kubernetes/client-node`'s
- * `KubeConfig` for credentials.
+ * A small REST client for the Kubernetes API server; credentials come from
+ * {@link loadConnection} (kubeconfig or in-cluster service account).
  *
  * Why not the generated API classes: they default patches to content types custom
  * resources reject, return error bodies as raw strings, and (in 2.0) build a new
@@ -11,13 +11,12 @@
  * Connections are HTTP/1.1 (see the Agent options) so that the informer's watchdog,
  * by aborting a silent watch, also discards its broken connection.
  *
- * Limitations: client certificates are read once, at construction; bearer tokens
- * (token files, exec plugins) are re-read on every request, so projected
+ * Limitations: client certificates are read once, at construction; token files are
+ * re-read once a minute and exec plugins asked on every request, so projected
  * service-account tokens rotate correctly.
  */
-import { KubeConfig } from '@kubernetes/client-node';
-import type { RequestOptions } from 'node:https';
 import { Agent, fetch } from 'undici';
+import { loadConnection, type ClusterConnection, type LoadOptions } from './kubeconfig.ts';
 import { KubeApiError, parseApiError, transportError } from './errors.ts';
 import { resourcePath, type ObjectRef, type ResourceType } from './resources.ts';
 import type { KubeObject, KubeList } from './types.ts';
@@ -78,24 +77,19 @@ interface DiscoveredResource {
 }
 
 export class KubeClient {
-  readonly kubeConfig: KubeConfig;
+  /** Where the API server is and how this client authenticates to it. */
+  readonly connection: ClusterConnection;
   readonly server: string;
   private readonly dispatcher: Agent;
-  private readonly staticHeaders: Record<string, string>;
-  private readonly dynamicAuth: boolean;
   private readonly discovery = new Map<string, Promise<readonly DiscoveredResource[]>>();
 
   readonly userAgent: string;
 
-  private constructor(kubeConfig: KubeConfig, tls: RequestOptions, userAgent: string) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.kubeConfig = kubeConfig;
-    this.server = cluster.server.replace(/\/+$/, '');
+  private constructor(connection: ClusterConnection, userAgent: string) {
+    const { tls } = connection;
+    this.connection = connection;
+    this.server = connection.server;
     this.userAgent = userAgent;
-    const user = kubeConfig.getCurrentUser();
-    this.dynamicAuth = Boolean(user?.token ?? user?.authProvider ?? user?.exec ?? (user as { tokenFile?: string } | null)?.tokenFile);
-    this.staticHeaders = headersOf(tls);
     this.dispatcher = new Agent({
       connect: {
         ...(tls.ca === undefined ? {} : { ca: tls.ca }),
@@ -119,32 +113,16 @@ export class KubeClient {
   /**
    * A client for `kubeconfig` (a path), or the default chain (`KUBECONFIG`,
    * ~/.kube/config, in-cluster). `userAgent` names the caller in the API server's
-   * audit log (default `manyfold/<version>`).
+   * audit log (default `manyfold/<version>`); `server` overrides the cluster's URL
+   * (a proxy in front of it).
    */
-  static async create(options: { kubeconfig?: string | undefined; context?: string | undefined; userAgent?: string | undefined } = {}): Promise<KubeClient> {
-    const kc = new KubeConfig();
-    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-    else kc.loadFromDefault();
-    if (options.context) kc.setCurrentContext(options.context);
-    return KubeClient.fromKubeConfig(kc, options.userAgent);
-  }
-
-  static async fromKubeConfig(kc: KubeConfig, userAgent?: string): Promise<KubeClient> {
-    const tls: RequestOptions = {};
-    await kc.applyToHTTPSOptions(tls);
-    return new KubeClient(kc, tls, userAgent ?? 'manyfold/0.1.0');
+  static async create(options: Pick<LoadOptions, 'kubeconfig' | 'context' | 'server'> & { userAgent?: string | undefined } = {}): Promise<KubeClient> {
+    return new KubeClient(await loadConnection(options), options.userAgent ?? 'manyfold/0.1.0');
   }
 
   /** Closes the connection pool. The client is unusable afterwards. */
   async close(): Promise<void> {
     await this.dispatcher.close();
-  }
-
-  private async headers(): Promise<Record<string, string>> {
-    if (!this.dynamicAuth) return this.staticHeaders;
-    const opts: RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(opts);
-    return headersOf(opts);
   }
 
   /** Sends one request and returns the parsed JSON body (undefined when empty). */
@@ -182,7 +160,7 @@ export class KubeClient {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const label = `${options.method} ${options.path}`;
-    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent, ...(await this.headers()) };
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent, ...(await this.connection.headers()) };
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';
@@ -360,17 +338,6 @@ export class KubeClient {
     const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion];
     return { group, version, plural: resource.name, kind, namespaced: resource.namespaced };
   }
-}
-
-function headersOf(opts: RequestOptions): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(opts.headers ?? {})) {
-    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
-  if (typeof opts.auth === 'string' && opts.auth !== '') {
-    out['Authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-  }
-  return out;
 }
 
 function refOf(object: KubeObject): ObjectRef {
