@@ -4,7 +4,7 @@
  * kill. Target: p99 <= 5 s (client-go's default 15 s / 10 s / 2 s give 15-17 s).
  *
  * Two operator processes run under the operator kubeconfig (default lease timings
- * 4 s / 3 s / 0.5 s unless flags say otherwise). Each trial:
+ * 3 s / 2 s / 0.5 s, the operator's own defaults, unless flags say otherwise). Each trial:
  * 1. find the leader (its `leader_elected` log line, checked against the Lease
  *    holder) and make sure the follower is ready (`/readyz`: caches synced);
  * 2. wait a random 0-1 s (so the kill lands anywhere in the renew period), SIGKILL the
@@ -20,8 +20,8 @@
  * Cell when its controllers start, so the fresh change waits behind them.
  *
  * Usage (from the repository root):
- *   npx node bench/failover.ts [--trials 20] [--background-cells 0] [--leader-elect-lease-duration 4s]
- *     [--leader-elect-renew-deadline 3s] [--leader-elect-retry-period 500ms]
+ *   npx node bench/failover.ts [--trials 20] [--background-cells 0] [--leader-elect-lease-duration 3s]
+ *     [--leader-elect-renew-deadline 2s] [--leader-elect-retry-period 500ms]
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -51,7 +51,7 @@ if (!Number.isInteger(backgroundCells) || backgroundCells < 0 || backgroundCells
 const leaseFlags = (['leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period'] as const).flatMap((flag) =>
   values[flag] === undefined ? [] : [`--${flag}`, values[flag]],
 );
-const timings = `${values['leader-elect-lease-duration'] ?? '4s'} / ${values['leader-elect-renew-deadline'] ?? '3s'} / ${values['leader-elect-retry-period'] ?? '500ms'}`;
+const timings = `${values['leader-elect-lease-duration'] ?? '3s'} / ${values['leader-elect-renew-deadline'] ?? '2s'} / ${values['leader-elect-retry-period'] ?? '500ms'}`;
 const TargetP99Ms = 5000;
 const namespace = 'bench-failover';
 

@@ -1,8 +1,10 @@
 /**
  * Fencing, end to end: two `manyfold operator` processes; the leader is frozen with
- * SIGSTOP until the other takes over, then resumed. The API server's own audit log
- * shows that no write the old leader sent after the new leader published its epoch
- * landed, and the old leader steps down.
+ * SIGSTOP until the other takes over, then resumed. Two independent witnesses show
+ * that no write the old leader sent after the new leader published its epoch landed:
+ * the API server's audit log (every such request failed) and watches on every kind the
+ * operator writes in the namespace (no version stamped with an older epoch was stored).
+ * The old leader steps down.
  *
  * Two variants: a leader with normal timings (it notices its renew deadline passed and
  * stops before writing), and a leader with fault injection that never notices it lost
@@ -15,7 +17,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
 import type { CellStatus } from '../../src/crds/cell.ts';
 import type { KubeClient } from '../../src/runtime/kube/client.ts';
+import { Resources, type ResourceType } from '../../src/runtime/kube/resources.ts';
 import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import { watchEvents } from '../../src/runtime/kube/watch.ts';
+import { EpochAnnotation } from '../../src/runtime/leader/fence.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator.ts';
 
@@ -28,8 +33,50 @@ interface AuditEvent {
   userAgent?: string;
   user: { username: string };
   objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
-  responseStatus?: { code?: number };
+  responseStatus?: { code?: number; reason?: string; message?: string };
   requestReceivedTimestamp: string;
+}
+
+/** The fencing epoch a stored version carries: status for Cells, an annotation otherwise. */
+function epochOf(object: KubeObject): number | undefined {
+  const fromStatus = (object as { status?: { epoch?: unknown } }).status?.epoch;
+  const raw = object.kind === 'Cell' ? fromStatus : object.metadata.annotations?.[EpochAnnotation];
+  return raw === undefined ? undefined : Number(raw);
+}
+
+/**
+ * Watches the kinds the operator writes in `namespace` from now on and records every
+ * version the API server stores, with its epoch: the state-side witness that no stale
+ * write landed, whatever the audit log says about the request.
+ */
+async function witnessVersions(client: KubeClient, namespace: string, types: readonly ResourceType[]) {
+  const stop = new AbortController();
+  const versions: { kind: string; name: string; type: string; epoch: number | undefined }[] = [];
+  const failures: unknown[] = [];
+  // List first so each watch starts from a known version, then watch in the background.
+  const lists = await Promise.all(types.map((type) => client.list(type, { namespace })));
+  const watches: Promise<void>[] = types.map(async (type, i) => {
+    try {
+      const resourceVersion = lists[i]!.metadata?.resourceVersion;
+      for await (const event of watchEvents(client, type, { namespace, resourceVersion, signal: stop.signal })) {
+        if (event.type === 'ADDED' || event.type === 'MODIFIED') {
+          versions.push({ kind: type.kind, name: event.object.metadata.name ?? '', type: event.type, epoch: epochOf(event.object) });
+        }
+      }
+      // A watch that ended before we stopped it would have missed versions.
+      if (!stop.signal.aborted) throw new Error(`the witness watch on ${type.kind} ended early`);
+    } catch (error) {
+      if (!stop.signal.aborted) failures.push(error);
+    }
+  });
+  return {
+    versions,
+    async stop() {
+      stop.abort();
+      await Promise.all(watches);
+      if (failures.length > 0) throw failures[0];
+    },
+  };
 }
 
 const writeVerbs = new Set(['create', 'update', 'patch', 'delete']);
@@ -92,11 +139,20 @@ describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader',
       return cells.every((c) => c.status?.observedGeneration === 2 && Number(c.status.epoch) === bElected['epoch']);
     });
 
+    const witness = await witnessVersions(admin, ns.name, [CellType, Resources.ConfigMap, Resources.EventsV1]);
     process.kill(a.pid, 'SIGCONT');
     const lost = await a.waitForLog((l) => l['event'] === 'leader_lost', 30_000);
     if (options.faulty) await a.waitForLog((l) => l['event'] === 'write_fenced', 30_000);
-    // Let anything the old leader still sends reach the audit log.
+    // Let anything the old leader still sends reach the audit log and the watches.
     await new Promise((r) => setTimeout(r, 2000));
+    // The witness itself works: a change now is stored, stamped with the new epoch.
+    await admin.apply(cell(names[0]!, 'v3'), { fieldManager: 'test-user' });
+    await eventually('the witness saw the new leader apply v3', async () =>
+      witness.versions.some((v) => v.kind === 'ConfigMap' && v.name === `${names[0]!}-cfg` && v.epoch === bElected['epoch']),
+    );
+    await witness.stop();
+    const staleVersions = witness.versions.filter((v) => v.epoch !== undefined && v.epoch < (bElected['epoch'] as number));
+    expect(staleVersions, 'versions stored with an older epoch after the old leader resumed').toEqual([]);
 
     const aAgent = String(aStart['identity']);
     const bAgent = String(bStart['identity']);
@@ -114,9 +170,15 @@ describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader',
     const rejected = staleWrites.filter((e) => e.responseStatus?.code === 403);
     expect(landed, `stale writes that landed: ${JSON.stringify(landed.slice(0, 3))}`).toEqual([]);
     // Every stale write failed; most by the fencing policy (403). A write whose
-    // resourceVersion precondition was stale may fail with 409 first: it did not land either.
+    // resourceVersion precondition was stale may fail with 409 first, and a request the
+    // old leader abandoned itself as it stepped down (it aborts in-flight reconciles)
+    // shows as 504 "context canceled". None of them landed: the watches saw no version
+    // with the old epoch.
     expect(staleWrites.every((e) => (e.responseStatus?.code ?? 0) >= 400)).toBe(true);
-    expect(staleWrites.filter((e) => e.responseStatus?.code !== 403).every((e) => e.responseStatus?.code === 409)).toBe(true);
+    const otherFailures = staleWrites.filter(
+      (e) => e.responseStatus?.code !== 403 && e.responseStatus?.code !== 409 && !(e.responseStatus?.code === 504 && /context canceled/.test(e.responseStatus.message ?? '')),
+    );
+    expect(otherFailures, `stale writes that failed other than 403/409/abandoned: ${JSON.stringify(otherFailures.slice(0, 5))}`).toEqual([]);
     if (options.faulty) expect(rejected.length).toBeGreaterThan(0);
     const newLeaderWrites = events.filter((e) => e.userAgent?.includes(bAgent) && writeVerbs.has(e.verb) && (e.responseStatus?.code ?? 0) < 300 && e.requestReceivedTimestamp > cutoff);
     expect(newLeaderWrites.length).toBeGreaterThan(0);
