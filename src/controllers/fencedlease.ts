@@ -15,6 +15,10 @@
  * per-key backoff grows towards 16 minutes, too slow for a status that mirrors a lease.
  * A revoke that fails is thrown after the event, so the runtime backs it off.
  *
+ * Kill switch: the annotation on the FencedLease, its Namespace or the operator's config
+ * (`manyfold-config` in the operator's namespace) holds every revoke back (the decider
+ * says how); flipping it on a Namespace or on the config requeues the leases it covers.
+ *
  * Deletion: the finalizer `manyfold.dev/fencedlease-cleanup` stays until the holder is
  * revoked and every key of the lease deleted (`deleteAll`); when etcd stays unreachable
  * it is removed anyway after `cleanupGraceMs` (default 10 minutes) with a Warning event.
@@ -32,12 +36,14 @@ import { planCleanup, type CleanupOutcome } from '../reconcilers/fencedlease-cle
 import { resolveLeaseTarget, type LeaseTarget, type TargetResult } from '../reconcilers/fencedlease-target.ts';
 import { CleanupFinalizer, planFencedLease, revokeEvent, type EtcdView, type RevokeAction, type RevokeOutcome } from '../reconcilers/fencedlease.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
-import type { ResourceType } from '../runtime/kube/resources.ts';
+import { killSwitchState } from '../reconcilers/kill-switch.ts';
+import { Resources, type ResourceType } from '../runtime/kube/resources.ts';
 import type { KubeObject } from '../runtime/kube/types.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { ReconcileResult } from '../runtime/queue/index.ts';
 import { LeaseBackends } from './fencedlease-backends.ts';
 import { readBackendConfig } from './fencedlease-credentials.ts';
+import { OperatorConfigMap, killSwitchWatches, operatorConfigSelector } from './shared.ts';
 
 export const FencedLeaseType: ResourceType = ManyfoldResources.FencedLease;
 
@@ -46,6 +52,8 @@ type FencedLeaseObject = KubeObject & { spec?: unknown; status?: FencedLeaseStat
 export interface FencedLeaseControllerOptions {
   /** The operator's default etcd (`--etcd-endpoints`), for FencedLeases without `spec.etcd`; may be empty. */
   readonly defaultEndpoints: readonly string[];
+  /** Namespace the operator runs in: its config there carries the global kill switch. */
+  readonly operatorNamespace: string;
   /** Concurrent reconciles. Default 8. */
   readonly concurrency?: number | undefined;
   /** How long a deletion retries an unreachable etcd before removing the finalizer anyway, ms. Default 600000. */
@@ -177,6 +185,17 @@ async function finalize(ctx: ReconcileContext, deps: Deps, object: FencedLeaseOb
   return plan.requeueAfterMs === undefined ? undefined : { requeueAfter: plan.requeueAfterMs };
 }
 
+function killSwitchOf(ctx: ReconcileContext, operatorNamespace: string, object: FencedLeaseObject) {
+  const namespace = object.metadata.namespace ?? '';
+  const ns = ctx.cache.get(Resources.Namespace, namespace);
+  const global = ctx.cache.get(Resources.ConfigMap, `${operatorNamespace}/${OperatorConfigMap}`, operatorConfigSelector(operatorNamespace));
+  return killSwitchState({
+    object: object.metadata.annotations,
+    namespace: ns ? { name: namespace, annotations: ns.metadata.annotations } : undefined,
+    global: global?.metadata.annotations,
+  });
+}
+
 async function reconcileFencedLease(ctx: ReconcileContext, deps: Deps): Promise<ReconcileResult | void> {
   const cached = ctx.cache.get<FencedLeaseObject>(FencedLeaseType, ctx.key);
   if (!cached) {
@@ -200,6 +219,7 @@ async function reconcileFencedLease(ctx: ReconcileContext, deps: Deps): Promise<
     pendingRevoke: deps.backends.pendingRevoke(ctx.key),
     now: ctx.clock.now(),
     refreshMs: deps.options.refreshMs,
+    killSwitch: killSwitchOf(ctx, deps.options.operatorNamespace, object),
   });
   ctx.log.debug({ event: 'fencedlease_planned', reason: plan.reason }, 'planned');
   // The status (with a newly recorded nonce) is written before the revoke: a nonce acts at most once.
@@ -252,6 +272,7 @@ export function fencedLeaseController(options: FencedLeaseControllerOptions): Co
     for: FencedLeaseType,
     concurrency: options.concurrency ?? 8,
     sources: [backends.source],
+    watches: killSwitchWatches(FencedLeaseType, options.operatorNamespace),
     reconcile: (ctx) => reconcileFencedLease(ctx, deps),
   };
 }

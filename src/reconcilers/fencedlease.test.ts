@@ -162,6 +162,48 @@ describe('planFencedLease: revokes', () => {
     expect(holderAllowed('anyone', [])).toBe(true);
   });
 
+  it('holds every revoke back under the kill switch, says what waits, and acts once it is released', () => {
+    const engaged = { engaged: true, scope: 'namespace team-a' };
+    const h = holder('intruder', 9n);
+    const annotations = { [RevokeAnnotation]: 'n1' };
+    const halted = planFencedLease(input({ spec: spec({ allowedHolders: ['app'] }), etcd: observed(h), annotations, killSwitch: engaged }));
+    expect(halted.revoke).toBeUndefined();
+    expect(halted.pendingRevoke).toBeUndefined();
+    expect(halted.status.lastRevokeNonce).toBeUndefined();
+    expect(cond(halted.status, 'Enforcing')).toMatchObject({ status: 'False', reason: 'KillSwitchEngaged' });
+    expect(cond(halted.status, 'Enforcing')?.message).toContain('namespace team-a');
+    expect(cond(halted.status, 'Enforcing')?.message).toContain(`${RevokeAnnotation}=n1`);
+    expect(cond(halted.status, 'HolderAllowed')?.message).toContain('not revoked while the kill switch is engaged');
+    expect(halted.events.map((e) => e.reason)).toContain('KillSwitchEngaged');
+    // Still engaged: no second KillSwitchEngaged event.
+    const again = planFencedLease(input({ spec: spec({ allowedHolders: ['app'] }), etcd: observed(h), annotations, status: halted.status, killSwitch: engaged }));
+    expect(again.events.map((e) => e.reason)).not.toContain('KillSwitchEngaged');
+    const released = planFencedLease(input({ spec: spec({ allowedHolders: ['app'] }), etcd: observed(h), annotations, status: again.status, killSwitch: { engaged: false } }));
+    expect(released.revoke).toMatchObject({ fencingToken: 9n, cause: 'annotation', nonce: 'n1' });
+    expect(released.status.lastRevokeNonce).toBe('n1');
+    expect(cond(released.status, 'Enforcing')).toMatchObject({ status: 'True', reason: 'Enforcing' });
+    expect(released.events.map((e) => e.reason)).toContain('KillSwitchReleased');
+  });
+
+  it('keeps a pending revoke aimed at its holder under the kill switch, and drops it if the holder changed meanwhile', () => {
+    const pendingRevoke = { nonce: 'n1', fencingToken: 4n };
+    const status = { lastRevokeNonce: 'n1', transitions: 1, fencingToken: '4', holder: 'a' };
+    const annotations = { [RevokeAnnotation]: 'n1' };
+    const halted = planFencedLease(input({ etcd: observed(holder('a', 4n)), annotations, status, pendingRevoke, killSwitch: { engaged: true, scope: 'global' } }));
+    expect(halted.revoke).toBeUndefined();
+    expect(halted.pendingRevoke).toEqual(pendingRevoke);
+    expect(cond(halted.status, 'Enforcing')?.message).toContain('the revoke for manyfold.dev/revoke=n1');
+    const same = planFencedLease(input({ etcd: observed(holder('a', 4n)), annotations, status: halted.status, pendingRevoke: halted.pendingRevoke }));
+    expect(same.revoke).toMatchObject({ fencingToken: 4n, nonce: 'n1' });
+    const moved = planFencedLease(input({ etcd: observed(holder('b', 5n)), annotations, status: halted.status, pendingRevoke: halted.pendingRevoke }));
+    expect(moved.revoke).toBeUndefined();
+  });
+
+  it('shows the kill switch while etcd is not seen too', () => {
+    const plan = planFencedLease(input({ etcd: { state: 'unreachable', error: 'down' }, killSwitch: { engaged: true, scope: 'resource' } }));
+    expect(cond(plan.status, 'Enforcing')).toMatchObject({ status: 'False', reason: 'KillSwitchEngaged' });
+  });
+
   it('reports each revoke outcome as an event', () => {
     const byAnnotation = { fencingToken: 3n, holder: 'a', cause: 'annotation', nonce: 'n1' } as const;
     expect(revokeEvent(byAnnotation, { kind: 'revoked' })).toMatchObject({ type: 'Normal', reason: 'Revoked' });
@@ -174,7 +216,7 @@ describe('planFencedLease: revokes', () => {
 // A small world for properties: each step etcd shows a holder (or not, or is unreachable),
 // the annotation may change, the revoke the shell makes may fail, and the operator may
 // restart (losing the in-memory pending revoke). The status written feeds the next step.
-type Step = { etcd: EtcdView; nonce: string | undefined; revokeFails: boolean; restart: boolean; dt: number };
+type Step = { etcd: EtcdView; nonce: string | undefined; revokeFails: boolean; restart: boolean; dt: number; killSwitch?: boolean };
 const holderArb = fc.record({
   identity: fc.constantFrom('a', 'b', 'c'),
   fencingToken: fc.bigInt({ min: 1n, max: 6n }),
@@ -188,7 +230,14 @@ const etcdArb: fc.Arbitrary<EtcdView> = fc.oneof(
   { weight: 1, arbitrary: fc.constant<EtcdView>({ state: 'unreachable', error: 'down' }) },
 );
 const stepsArb = fc.array(
-  fc.record({ etcd: etcdArb, nonce: fc.constantFrom(undefined, 'n1', 'n2', 'n3'), revokeFails: fc.boolean(), restart: fc.boolean(), dt: fc.integer({ min: 0, max: 120_000 }) }),
+  fc.record({
+    etcd: etcdArb,
+    nonce: fc.constantFrom(undefined, 'n1', 'n2', 'n3'),
+    revokeFails: fc.boolean(),
+    restart: fc.boolean(),
+    dt: fc.integer({ min: 0, max: 120_000 }),
+    killSwitch: fc.nat({ max: 3 }).map((n) => n === 0), // engaged a quarter of the time
+  }),
   { maxLength: 30 },
 );
 
@@ -201,7 +250,14 @@ function run(steps: readonly Step[], initial: { status?: FencedLeaseStatus } = {
   for (const step of steps) {
     now += step.dt;
     if (step.restart) pending = undefined;
-    const i = input({ etcd: step.etcd, annotations: step.nonce === undefined ? undefined : { [RevokeAnnotation]: step.nonce }, status, pendingRevoke: pending, now });
+    const i = input({
+      etcd: step.etcd,
+      annotations: step.nonce === undefined ? undefined : { [RevokeAnnotation]: step.nonce },
+      status,
+      pendingRevoke: pending,
+      now,
+      killSwitch: step.killSwitch ? { engaged: true, scope: 'resource' } : { engaged: false },
+    });
     const plan = planFencedLease(i);
     plans.push(plan);
     inputs.push(i);
@@ -245,6 +301,26 @@ describe('planFencedLease: properties', () => {
         const { plans } = run(kept, { status: { lastRevokeNonce: recorded, transitions: 0 } });
         expect(plans.every((p) => p.revoke?.cause !== 'annotation')).toBe(true);
       }),
+    );
+  });
+
+  it('the kill switch: no revoke while engaged, no nonce recorded while engaged, and a nonce still set acts once released', () => {
+    fc.assert(
+      fc.property(stepsArb, (steps) => {
+        const { plans, inputs } = run(steps);
+        plans.forEach((plan, i) => {
+          const step = steps[i]!;
+          const before = inputs[i]?.status?.lastRevokeNonce;
+          if (step.killSwitch) {
+            expect(plan.revoke).toBeUndefined();
+            expect(plan.status.lastRevokeNonce).toBe(before);
+          } else if (step.etcd.state === 'observed' && step.nonce !== undefined && step.nonce !== before && inputs[i]?.pendingRevoke?.nonce !== step.nonce) {
+            // Released (or never engaged), etcd seen, a nonce not acted on yet: it is recorded now.
+            expect(plan.status.lastRevokeNonce).toBe(step.nonce);
+          }
+        });
+      }),
+      { numRuns: 300 },
     );
   });
 

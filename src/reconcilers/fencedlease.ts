@@ -21,6 +21,14 @@
  * retries it while that same token holds (an etcd error between decision and revoke).
  * A holder outside `allowedHolders` is revoked whenever it is seen (level-triggered).
  *
+ * Kill switch (`manyfold.dev/kill-switch: "true"` on the FencedLease, its Namespace or the
+ * operator's config): no revoke is made, neither by annotation nor by the allow list;
+ * the status still mirrors etcd. A nonce that arrives meanwhile is not recorded, so it
+ * acts once the switch is released (if the annotation is still there); a revoke already
+ * pending keeps its aim and is made after release only if the same holder still holds.
+ * Condition `Enforcing` (True `Enforcing`, False `KillSwitchEngaged`) shows which.
+ * Deleting the object still revokes and cleans up: that is an explicit request.
+ *
  * Limitations
  * - `renewTime` is derived, not recorded: etcd keeps no keep-alive times, only the
  *   remaining TTL (whole seconds), so renewTime = expireTime − TTL is the last keep-alive
@@ -39,6 +47,7 @@ import type { FencedLeaseSpec, FencedLeaseStatus } from '../crds/fencedlease.ts'
 import { rfc3339 } from '../legos/clock.ts';
 import { findCondition, setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
 import type { LeaseHolder } from '../legos/lease/types.ts';
+import type { KillSwitchState } from './kill-switch.ts';
 
 /** Annotation whose distinct values each revoke the current holder once. */
 export const RevokeAnnotation = 'manyfold.dev/revoke';
@@ -98,6 +107,8 @@ export interface FencedLeaseInput {
   readonly now: number;
   /** Refresh interval of renew/expire times while held, ms; 0 disables. Default clamp(TTL, 30 s, 5 min). */
   readonly refreshMs?: number | undefined;
+  /** Kill switch on the object, its namespace or globally; absent means not engaged. */
+  readonly killSwitch?: KillSwitchState | undefined;
 }
 
 export interface FencedLeasePlan {
@@ -162,6 +173,26 @@ function readyCondition(etcd: EtcdView): ConditionInput {
   }
 }
 
+/**
+ * The `Enforcing` condition (False while the kill switch holds revokes back, with what
+ * waits) and, when it flips, the event that says so (pushed onto `events`).
+ */
+function enforcingCondition(killSwitch: KillSwitchState | undefined, waits: readonly string[], previous: FencedLeaseStatus | undefined, events: PlannedEvent[]): ConditionInput {
+  const halted = killSwitch?.engaged === true;
+  const condition: ConditionInput = halted
+    ? {
+        type: 'Enforcing',
+        status: 'False',
+        reason: 'KillSwitchEngaged',
+        message: `kill switch engaged (${killSwitch.scope ?? 'resource'}): no holder is revoked until it is released${waits.length > 0 ? `; waiting: ${waits.join(', ')}` : ''}`,
+      }
+    : { type: 'Enforcing', status: 'True', reason: 'Enforcing', message: `${RevokeAnnotation} nonces and spec.allowedHolders are acted on` };
+  const before = findCondition(previous?.conditions as Condition[] | undefined, 'Enforcing');
+  if (halted && before?.reason !== 'KillSwitchEngaged') events.push({ type: 'Warning', reason: 'KillSwitchEngaged', note: condition.message });
+  if (!halted && before?.reason === 'KillSwitchEngaged') events.push({ type: 'Normal', reason: 'KillSwitchReleased', note: 'kill switch released: revokes are acted on again' });
+  return condition;
+}
+
 const describeHolder = (identity: string, token: bigint | string) => `${identity === '' ? '(unnamed)' : identity} (token ${token.toString()})`;
 
 /** The whole decision for one reconcile of a live (not deleting) FencedLease. */
@@ -183,6 +214,7 @@ export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
       ready,
       { type: 'Held', status: 'Unknown', reason, message: 'etcd is not observed; holder fields show the last known state' },
       { type: 'HolderAllowed', status: 'Unknown', reason, message: 'etcd is not observed' },
+      enforcingCondition(input.killSwitch, [], previous, events),
     ], at);
     // Keep the last known holder fields; only observedGeneration and conditions move.
     const { epoch: _epoch, ...kept } = previous ?? {};
@@ -216,17 +248,20 @@ export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
   }
 
   // Revokes: a pending one first (same aim), then a new nonce, then the allow list.
+  // Under the kill switch none is made: a pending one keeps its aim, a new nonce waits.
+  const halted = input.killSwitch?.engaged === true;
   let revoke: RevokeAction | undefined;
   let pending = input.pendingRevoke;
   let lastRevokeNonce = previous?.lastRevokeNonce;
   if (pending) {
     if (holder && holder.fencingToken === pending.fencingToken) {
-      revoke = { fencingToken: pending.fencingToken, holder: holder.identity, cause: 'annotation', nonce: pending.nonce };
+      if (!halted) revoke = { fencingToken: pending.fencingToken, holder: holder.identity, cause: 'annotation', nonce: pending.nonce };
     } else {
       pending = undefined;
     }
   }
-  if (nonce !== undefined && nonce !== lastRevokeNonce && nonce !== pending?.nonce) {
+  const waitingNonce = halted && nonce !== undefined && nonce !== lastRevokeNonce && nonce !== pending?.nonce ? nonce : undefined;
+  if (!halted && nonce !== undefined && nonce !== lastRevokeNonce && nonce !== pending?.nonce) {
     if (nonce.length > MAX_NONCE_LENGTH) {
       events.push({ type: 'Warning', reason: 'InvalidRevokeNonce', note: `${RevokeAnnotation} is ${nonce.length} characters; at most ${MAX_NONCE_LENGTH} are allowed, so it is ignored` });
     } else {
@@ -240,7 +275,7 @@ export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
     }
   }
   const allowed = holder ? holderAllowed(holder.identity, spec?.allowedHolders) : true;
-  if (holder && !allowed && !revoke) revoke = { fencingToken: holder.fencingToken, holder: holder.identity, cause: 'notAllowed', nonce: undefined };
+  if (holder && !allowed && !revoke && !halted) revoke = { fencingToken: holder.fencingToken, holder: holder.identity, cause: 'notAllowed', nonce: undefined };
 
   const times = holder ? leaseTimes(now, holder.remainingSeconds, holder.ttlSeconds) : undefined;
   const ttlNote = holder && spec && holder.ttlSeconds > 0 && holder.ttlSeconds !== spec.ttlSeconds ? `; granted TTL ${holder.ttlSeconds} s differs from spec.ttlSeconds ${spec.ttlSeconds}` : '';
@@ -256,8 +291,19 @@ export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
     ? { type: 'HolderAllowed', status: 'True', reason: 'NoHolder', message: 'nobody holds the lease' }
     : allowed
       ? { type: 'HolderAllowed', status: 'True', reason: spec?.allowedHolders?.length ? 'Allowed' : 'AnyHolderAllowed', message: `${describeHolder(holder.identity, holder.fencingToken)} may hold the lease` }
-      : { type: 'HolderAllowed', status: 'False', reason: 'HolderNotAllowed', message: `${describeHolder(holder.identity, holder.fencingToken)} is not in spec.allowedHolders; revoking it` };
-  const conditions = setConditions(previous?.conditions as Condition[] | undefined, [ready, held, holderAllowedCondition], at);
+      : {
+          type: 'HolderAllowed',
+          status: 'False',
+          reason: 'HolderNotAllowed',
+          message: `${describeHolder(holder.identity, holder.fencingToken)} is not in spec.allowedHolders; ${halted ? 'not revoked while the kill switch is engaged' : 'revoking it'}`,
+        };
+  const waits = [
+    ...(pending && halted ? [`the revoke for ${RevokeAnnotation}=${pending.nonce}`] : []),
+    ...(waitingNonce === undefined ? [] : [`${RevokeAnnotation}=${waitingNonce.slice(0, MAX_NONCE_LENGTH)}`]),
+    ...(holder && !allowed && halted ? ['revoking the holder outside spec.allowedHolders'] : []),
+  ];
+  const enforcing = enforcingCondition(input.killSwitch, waits, previous, events);
+  const conditions = setConditions(previous?.conditions as Condition[] | undefined, [ready, held, holderAllowedCondition, enforcing], at);
 
   const status: FencedLeaseStatus = {
     observedGeneration: input.generation,
@@ -273,9 +319,7 @@ export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
   const requeueAfterMs = holder && times && refresh > 0 ? refresh : undefined;
   const reason = revoke
     ? `revoke ${describeHolder(revoke.holder, revoke.fencingToken)}: ${revoke.cause === 'annotation' ? `${RevokeAnnotation}=${revoke.nonce ?? ''}` : 'not in allowedHolders'}`
-    : holder
-      ? `held by ${describeHolder(holder.identity, holder.fencingToken)}`
-      : 'free';
+    : (holder ? `held by ${describeHolder(holder.identity, holder.fencingToken)}` : 'free') + (halted ? ` (kill switch: ${input.killSwitch?.scope ?? 'resource'})` : '');
   return { status, revoke, pendingRevoke: pending, events, requeueAfterMs, reason };
 }
 

@@ -4,8 +4,9 @@
  * the test stops and starts, and the control plane's etcd as the operator default.
  * Applications acquire with the client library; the status must follow etcd (holder,
  * token, times, transitions), revoke once per nonce, revoke holders outside
- * allowedHolders, report an unreachable etcd without stopping the manager, and clean
- * up (or give up cleaning after the grace period) on deletion.
+ * allowedHolders, hold revokes back under the kill switch, report an unreachable etcd
+ * without stopping the manager, and clean up (or give up cleaning after the grace
+ * period) on deletion.
  */
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -61,7 +62,7 @@ describe('FencedLease controller', () => {
     raw = new Etcd3({ hosts: etcd.endpoints });
     apps = createLeaseClient({ endpoints: etcd.endpoints });
     const defaults = inject('etcdEndpoint') ? [inject('etcdEndpoint')] : etcd.endpoints;
-    operator = await startManager([fencedLeaseController({ defaultEndpoints: defaults, cleanupGraceMs: CLEANUP_GRACE_MS, clientDefaults: { requestTimeoutMs: 2000 } })]);
+    operator = await startManager([fencedLeaseController({ defaultEndpoints: defaults, operatorNamespace: 'manyfold-system', cleanupGraceMs: CLEANUP_GRACE_MS, clientDefaults: { requestTimeoutMs: 2000 } })]);
   });
   afterAll(async () => {
     await Promise.all(handles.map((h) => h.release()));
@@ -147,6 +148,34 @@ describe('FencedLease controller', () => {
     const l = await untilLease('beta held by app-1', 'beta', (x) => x.status?.holder === 'app-1');
     expect(condition(l, 'HolderAllowed')).toMatchObject({ status: 'True', reason: 'Allowed' });
     expect(allowed.signal.aborted).toBe(false);
+  });
+
+  it('holds a revoke back while the kill switch is engaged on the namespace, and makes it once released', async () => {
+    const killSwitch = (value: string | null) =>
+      admin.patch(Resources.Namespace, { name: ns.name }, { metadata: { annotations: { 'manyfold.dev/kill-switch': value } } }, { type: 'merge' });
+    await apply(lease('kappa', onEtcd()));
+    const holder = await acquire(apps, 'kappa', 'app-k1');
+    await untilLease('kappa held by app-k1', 'kappa', (l) => l.status?.holder === 'app-k1');
+    try {
+      await killSwitch('true');
+      const halted = await untilLease('kappa halted', 'kappa', (l) => condition(l, 'Enforcing')?.reason === 'KillSwitchEngaged');
+      expect(condition(halted, 'Enforcing')).toMatchObject({ status: 'False' });
+      expect(condition(halted, 'Enforcing')?.message).toContain(`namespace ${ns.name}`);
+      await annotate('kappa', { 'manyfold.dev/revoke': 'k1' });
+      const waiting = await untilLease('the nonce waits', 'kappa', (l) => condition(l, 'Enforcing')?.message.includes('manyfold.dev/revoke=k1') === true);
+      expect(waiting.status?.lastRevokeNonce).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(holder.signal.aborted).toBe(false);
+      expect((await holder.fencedPut('/test/flease/kappa', 'still held')).committed).toBe(true);
+      expect(await events('kappa', 'KillSwitchEngaged')).toHaveLength(1);
+    } finally {
+      await killSwitch(null);
+    }
+    await eventually('app-k1 revoked once released', async () => holder.signal.aborted);
+    const released = await untilLease('kappa enforcing again', 'kappa', (l) => condition(l, 'Enforcing')?.status === 'True' && l.status?.lastRevokeNonce === 'k1');
+    expect(condition(released, 'Enforcing')?.reason).toBe('Enforcing');
+    expect(await events('kappa', 'Revoked')).toHaveLength(1);
+    expect(await events('kappa', 'KillSwitchReleased')).toHaveLength(1);
   });
 
   it('reports a spec valid in shape but not in meaning, and missing credentials', async () => {
