@@ -25,7 +25,7 @@
  * The operator's API writes per Cell and per update are counted from the audit log.
  *
  * Usage: npx node bench/reconcile.ts [--updates 200] [--rate 5] [--rss-objects configmaps|cells]
- *          [--operator-node-options '<NODE_OPTIONS for the operator, e.g. V8 heap flags>']
+ *          [--operator-node-options='<NODE_OPTIONS for the operator, e.g. V8 heap flags>']
  *          [--operator-env KEY=VALUE ...] (e.g. MALLOC_ARENA_MAX=2)
  *          [--memory-probe] (preload bench/support/memory-probe.ts: V8 and process memory split)
  */
