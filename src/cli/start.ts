@@ -6,8 +6,9 @@
  *   operator's ServiceAccount (a token from the TokenRequest API), so the same RBAC and
  *   fencing apply as in-cluster. Examples are applied only with `--examples`.
  * - Otherwise it brings up the embedded local control plane (`manyfold dev up`),
- *   installs Manyfold, applies `examples/` into the namespace `manyfold-examples`, and
- *   runs the operator there.
+ *   installs Manyfold, applies `examples/` into the namespace `manyfold-examples`, labels
+ *   one fake node `manyfold.dev/edge=true` so that the example SensorFleet has a node to
+ *   run on, and runs the operator there. A user's own nodes are never labelled.
  * Then it shows a live status view of every Manyfold resource until Ctrl-C, which stops
  * the operator (drained, Lease released) and a local control plane it started.
  */
@@ -85,7 +86,7 @@ interface RunningOperator {
 function startOperator(options: { kubeconfig: string; logFile: string; etcdEndpoint?: string }): RunningOperator {
   const args = [binPath, 'operator', '--kubeconfig', options.kubeconfig, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0'];
   if (options.etcdEndpoint) args.push('--etcd-endpoints', options.etcdEndpoint);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MANYFOLD_IMAGE: process.env['MANYFOLD_IMAGE'] ?? '' } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = createWriteStream(options.logFile, { flags: 'a' });
   const running: RunningOperator = {
     child,
@@ -133,6 +134,47 @@ async function listManyfold(client: KubeClient): Promise<KubeObject[]> {
     }
   }
   return out;
+}
+
+/** The label examples/sensor-fleet.yaml selects. */
+const EdgeLabel = 'manyfold.dev/edge';
+
+/** On the local control plane only: label the first fake node as an edge node for the example fleet. */
+async function labelEdgeNode(client: KubeClient, log: (line: string) => void): Promise<void> {
+  const nodes = (await client.list(Resources.Node)).items;
+  if (nodes.some((n) => n.metadata.labels?.[EdgeLabel] === 'true')) return;
+  const first = nodes.map((n) => n.metadata.name ?? '').sort()[0];
+  if (!first) return;
+  await client.patch(Resources.Node, { name: first }, { metadata: { labels: { [EdgeLabel]: 'true' } } }, { type: 'merge' });
+  log(`Labelled node ${first} ${EdgeLabel}=true for examples/sensor-fleet.yaml`);
+}
+
+const FakeNodesNote =
+  'The local control plane\'s nodes are kwok fakes that run no containers: a SensorFleet\'s agent pods\n' +
+  'become Ready there, but no agent runs, so its Ready stays False (NodesNotReporting). On a real\n' +
+  'cluster (kind, or any other) the agents report.';
+
+type Observed = KubeObject & {
+  status?: { observedGeneration?: number; desiredNodes?: number; readyNodes?: number; conditions?: { type: string; status: string; reason?: string }[] };
+};
+
+/**
+ * Whether `--once` may stop waiting for `object`: Ready=True at its generation. On fake
+ * nodes a SensorFleet counts once its agent pods are Ready on every selected node, since
+ * no agent can report there.
+ */
+function isSettled(object: KubeObject, options: { fakeNodes: boolean }): boolean {
+  const status = (object as Observed).status;
+  if (status?.observedGeneration !== object.metadata.generation) return false;
+  const ready = status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') return true;
+  return (
+    options.fakeNodes &&
+    object.kind === 'SensorFleet' &&
+    ready?.reason === 'NodesNotReporting' &&
+    (status?.desiredNodes ?? 0) > 0 &&
+    status?.readyNodes === status?.desiredNodes
+  );
 }
 
 export async function runStart(argv: readonly string[]): Promise<number> {
@@ -195,6 +237,7 @@ export async function runStart(argv: readonly string[]): Promise<number> {
       await writeOperatorKubeconfig(admin, { path: operatorKubeconfig, server: admin.server, caCert: ca });
     }
     if (!external || values.examples) log(`Applied ${await applyExamples(admin, log)} example objects into namespace ${ExamplesNamespace}`);
+    if (!external) await labelEdgeNode(admin, log);
     operator = startOperator({ kubeconfig: operatorKubeconfig, logFile: join(logs, 'operator.log'), ...(state ? { etcdEndpoint: state.etcdEndpoint } : {}) });
     log(`Operator started (pid ${operator.child.pid ?? '?'}, logs in ${operator.logFile})`);
     const started = Date.now();
@@ -205,14 +248,12 @@ export async function runStart(argv: readonly string[]): Promise<number> {
         return 1;
       }
       const objects = await listManyfold(admin).catch(() => []);
-      const view = renderStatus({ objects, server: admin.server, operator: { pid: operator.child.pid ?? 0, leading: operator.leading, epoch: operator.epoch }, now: Date.now() });
+      const fakeNodes = !external && objects.some((o) => o.kind === 'SensorFleet');
+      const view =
+        renderStatus({ objects, server: admin.server, operator: { pid: operator.child.pid ?? 0, leading: operator.leading, epoch: operator.epoch }, now: Date.now() }) +
+        (fakeNodes ? `\n\n${FakeNodesNote}` : '');
       if (values.once) {
-        const settled =
-          objects.length > 0 &&
-          objects.every((o) => {
-            const status = (o as { status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }).status;
-            return status?.observedGeneration === o.metadata.generation && status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-          });
+        const settled = objects.length > 0 && objects.every((o) => isSettled(o, { fakeNodes: !external }));
         if (settled || Date.now() - started > 90_000) {
           process.stdout.write(`${view}\n`);
           return settled ? 0 : 1;

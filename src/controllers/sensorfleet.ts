@@ -56,7 +56,7 @@ type LeaseObject = KubeObject & { spec?: { holderIdentity?: string; renewTime?: 
 
 export interface SensorFleetControllerOptions {
   readonly operatorNamespace: string;
-  /** Agent image for fleets without `spec.image` (default: env `MANYFOLD_IMAGE`, else {@link DefaultAgentImage}). */
+  /** Agent image for fleets without `spec.image` (default: env `MANYFOLD_IMAGE` when set and not empty, else {@link DefaultAgentImage}). */
   readonly image?: string | undefined;
   /** Concurrent reconciles (default 4). */
   readonly concurrency?: number | undefined;
@@ -188,7 +188,8 @@ function fleetsSelecting(node: KubeObject, fleets: readonly FleetObject[]): stri
 
 /** The SensorFleet controller's spec for the manager. */
 export function sensorFleetController(options: SensorFleetControllerOptions): ControllerSpec {
-  const image = options.image ?? process.env['MANYFOLD_IMAGE'] ?? DefaultAgentImage;
+  // An empty MANYFOLD_IMAGE counts as unset: an empty image is never valid.
+  const image = options.image ?? (process.env['MANYFOLD_IMAGE']?.trim() || DefaultAgentImage);
   const writes = new StatusWrites();
   return {
     name: 'sensorfleet',
