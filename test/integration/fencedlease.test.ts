@@ -4,13 +4,17 @@
  * the test stops and starts, and the control plane's etcd as the operator default.
  * Applications acquire with the client library; the status must follow etcd (holder,
  * token, times, transitions), revoke once per nonce, revoke holders outside
- * allowedHolders, hold revokes back under the kill switch, report an unreachable etcd
- * without stopping the manager, and clean up (or give up cleaning after the grace
- * period) on deletion.
+ * allowedHolders, hold revokes back under the kill switch, connect over mutual TLS,
+ * report an unreachable etcd without stopping the manager, and clean up (or give up
+ * cleaning after the grace period) on deletion.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FencedLeaseType, fencedLeaseController } from '../../src/controllers/fencedlease.ts';
+import { ensurePki } from '../../src/devcluster/pki.ts';
 import type { FencedLeaseStatus } from '../../src/crds/fencedlease.ts';
 import { createLeaseClient, type LeaseClient, type LeaseHandle } from '../../src/legos/lease/index.ts';
 import type { KubeClient } from '../../src/runtime/kube/client.ts';
@@ -225,6 +229,48 @@ describe('FencedLease controller', () => {
     } finally {
       setup.close();
       await secured.stop();
+    }
+  });
+
+  it('connects over mutual TLS with the certificates of a Secret, and reports a client without one', async () => {
+    const pkiDir = await mkdtemp(join(tmpdir(), 'manyfold-flease-pki-'));
+    const pki = await ensurePki(pkiDir, [{ file: 'etcd-client', user: 'flease-client', groups: [] }]);
+    const client = pki.clients['etcd-client']!;
+    const secured = await EtcdCluster.start({
+      name: 'flease-tls',
+      tls: { caCert: pki.caCert, serverCert: pki.serverCert, serverKey: pki.serverKey, clientCert: client.cert, clientKey: client.key },
+    });
+    try {
+      expect(secured.endpoints[0]).toMatch(/^https:/);
+      const pem = async (path: string) => (await readFile(path)).toString('base64');
+      const secret = (name: string, data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns.name }, data });
+      await admin.create(Resources.Secret, secret('etcd-mtls', { 'ca.crt': await pem(pki.caCert), 'tls.crt': await pem(client.cert), 'tls.key': await pem(client.key) }));
+      await admin.create(Resources.Secret, secret('etcd-ca-only', { 'ca.crt': await pem(pki.caCert) }));
+      await apply(lease('mtls', { ttlSeconds: 10, etcd: { endpoints: secured.endpoints, tls: { secretName: 'etcd-mtls' } } }));
+      await apply(lease('nocert', { ttlSeconds: 10, etcd: { endpoints: secured.endpoints, tls: { secretName: 'etcd-ca-only' } } }));
+      const app = createLeaseClient({ endpoints: secured.endpoints, tls: { ca: await readFile(pki.caCert), cert: await readFile(client.cert), key: await readFile(client.key) } });
+      try {
+        const h = await app.acquire('mtls', { key: keyOf('mtls'), ttlSeconds: 10, identity: 'app-tls' });
+        const held = await untilLease('mtls held by app-tls', 'mtls', (l) => l.status?.holder === 'app-tls' && l.status.fencingToken === h.fencingToken.toString());
+        expect(condition(held, 'Ready')).toMatchObject({ status: 'True', reason: 'Observed' });
+        // etcd requires a client certificate: without one the handshake fails, and the status says so.
+        const refused = await untilLease('nocert not Ready', 'nocert', (l) => condition(l, 'Ready')?.status === 'False');
+        expect(['EtcdUnavailable', 'EtcdAccessDenied']).toContain(condition(refused, 'Ready')?.reason);
+        // Deleting the object revokes the holder over TLS before the object goes.
+        await admin.delete(FencedLeaseType, { name: 'mtls', namespace: ns.name });
+        await eventually('app-tls revoked by the clean-up', async () => h.signal.aborted);
+        await eventually('mtls gone', async () => (await admin.getOrUndefined(FencedLeaseType, 'mtls', ns.name)) === undefined);
+        expect((await app.inspect('mtls', { key: keyOf('mtls') })).holder).toBeUndefined();
+      } finally {
+        await app.close();
+      }
+      await admin.delete(FencedLeaseType, { name: 'nocert', namespace: ns.name });
+      await eventually('nocert gone after the grace period', async () => (await admin.getOrUndefined(FencedLeaseType, 'nocert', ns.name)) === undefined, {
+        timeoutMs: CLEANUP_GRACE_MS + 60_000,
+      });
+    } finally {
+      await secured.stop();
+      await rm(pkiDir, { recursive: true, force: true });
     }
   });
 

@@ -10,12 +10,17 @@
  *
  * Every process started here is stopped by pid in `stop()`; call it in afterAll/afterEach.
  *
+ * With `tls`, clients must speak TLS to the members and present a certificate signed by
+ * the given CA (`--client-cert-auth`); peers still talk plain HTTP on 127.0.0.1.
+ * `leaderIndex()` and `moveLeader()` use plain HTTP and work only without `tls`.
+ *
  * Limitations: `--unsafe-no-fsync` (a crash of the machine may lose etcd data: fine for
  * tests, never for production); ports come from `freePort()` and may race with other
  * processes grabbing the same port between allocation and etcd's bind.
  */
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +42,15 @@ export async function etcdBinary(): Promise<string> {
   return (await ensureAssets({ build: true })).etcd;
 }
 
+/** PEM files for a TLS etcd: the CA, the members' serving pair and a client pair for health checks. */
+export interface EtcdTlsFiles {
+  readonly caCert: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
 export interface EtcdMember {
   readonly name: string;
   readonly clientUrl: string;
@@ -54,8 +68,35 @@ async function postJson(url: string, body: unknown): Promise<unknown> {
   return JSON.parse(text) as unknown;
 }
 
-async function healthy(member: EtcdMember): Promise<boolean> {
-  const response = await fetch(`${member.clientUrl}/health`, { signal: AbortSignal.timeout(2000) });
+interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** GET over TLS with a client certificate (fetch cannot present one). */
+function httpsGet(url: string, tls: TlsMaterial): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ...tls, timeout: 2000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function healthy(member: EtcdMember, tls: TlsMaterial | undefined): Promise<boolean> {
+  const url = `${member.clientUrl}/health`;
+  if (tls) {
+    const { status, body } = await httpsGet(url, tls);
+    return status === 200 && (JSON.parse(body) as { health?: string }).health === 'true';
+  }
+  const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
   const body = (await response.json()) as { health?: string };
   return response.ok && body.health === 'true';
 }
@@ -72,17 +113,25 @@ export class EtcdCluster {
   readonly #binary: string;
   readonly #root: string;
   readonly #initialCluster: string;
+  readonly #tlsFiles: EtcdTlsFiles | undefined;
+  readonly #tls: TlsMaterial | undefined;
 
-  private constructor(binary: string, root: string, members: EtcdMember[]) {
+  private constructor(binary: string, root: string, members: EtcdMember[], tls?: { files: EtcdTlsFiles; material: TlsMaterial }) {
     this.#binary = binary;
     this.#root = root;
     this.members = members;
+    this.#tlsFiles = tls?.files;
+    this.#tls = tls?.material;
     this.#initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   }
 
   /** Starts `size` members (1 or 3) and waits until every one reports healthy. */
-  static async start(options: { size?: 1 | 3; name?: string } = {}): Promise<EtcdCluster> {
+  static async start(options: { size?: 1 | 3; name?: string; tls?: EtcdTlsFiles } = {}): Promise<EtcdCluster> {
     const size = options.size ?? 1;
+    const files = options.tls;
+    const material = files
+      ? { ca: await readFile(files.caCert), cert: await readFile(files.clientCert), key: await readFile(files.clientKey) }
+      : undefined;
     const binary = await etcdBinary();
     const root = await mkdtemp(join(tmpdir(), `manyfold-${options.name ?? 'etcd'}-`));
     const members: EtcdMember[] = [];
@@ -90,14 +139,14 @@ export class EtcdCluster {
       const name = `m${i}`;
       members.push({
         name,
-        clientUrl: `http://127.0.0.1:${await freePort()}`,
+        clientUrl: `${files ? 'https' : 'http'}://127.0.0.1:${await freePort()}`,
         peerUrl: `http://127.0.0.1:${await freePort()}`,
         dataDir: join(root, name),
         log: join(root, `${name}.log`),
         process: undefined,
       });
     }
-    const cluster = new EtcdCluster(binary, root, members);
+    const cluster = new EtcdCluster(binary, root, members, files && material ? { files, material } : undefined);
     try {
       for (let i = 0; i < size; i++) cluster.#spawn(i);
       await Promise.all(members.map((_, i) => cluster.waitHealthy(i)));
@@ -138,6 +187,9 @@ export class EtcdCluster {
         `--initial-cluster-token=${this.#root.split('/').pop() ?? 'manyfold'}`,
         '--unsafe-no-fsync',
         '--log-level=warn',
+        ...(this.#tlsFiles
+          ? [`--cert-file=${this.#tlsFiles.serverCert}`, `--key-file=${this.#tlsFiles.serverKey}`, `--trusted-ca-file=${this.#tlsFiles.caCert}`, '--client-cert-auth']
+          : []),
       ],
     });
   }
@@ -146,7 +198,7 @@ export class EtcdCluster {
   async waitHealthy(index: number, timeoutMs = 30_000): Promise<void> {
     const m = this.#member(index);
     if (!m.process) throw new Error(`etcd member ${m.name} is not running`);
-    await waitReady(m.process, () => healthy(m), { timeoutMs, intervalMs: 100, what: 'healthy' });
+    await waitReady(m.process, () => healthy(m, this.#tls), { timeoutMs, intervalMs: 100, what: 'healthy' });
   }
 
   /**
