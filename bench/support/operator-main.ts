@@ -12,7 +12,7 @@
  * Limitations: runs no other controller; the product's process wiring (user agent,
  * fault injection, signal escalation) is not reproduced.
  */
-import { parseOperatorFlags } from '../../src/cli/operator.ts';
+import { managerOptions, parseOperatorFlags } from '../../src/cli/operator.ts';
 import { cellController } from '../../src/controllers/cell.ts';
 import { KubeClient } from '../../src/runtime/kube/client.ts';
 import { createLogger } from '../../src/runtime/log.ts';
@@ -27,22 +27,7 @@ if (flags === 'help') throw new Error('see manyfold operator --help');
 
 const log = createLogger({ level: flags.logLevel, name: 'operator' });
 const client = await KubeClient.create({ kubeconfig: flags.kubeconfig });
-const manager = new Manager({
-  client,
-  namespace: flags.namespace,
-  metricsBindAddress: flags.metricsBindAddress,
-  healthProbeBindAddress: flags.healthProbeBindAddress,
-  drainTimeoutMs: flags.gracefulShutdownMs,
-  log,
-  leaderElection: {
-    enabled: flags.leaderElect,
-    namespace: flags.operatorNamespace,
-    name: flags.leaseName,
-    leaseDurationMs: flags.leaseDurationMs,
-    renewDeadlineMs: flags.renewDeadlineMs,
-    retryPeriodMs: flags.retryPeriodMs,
-  },
-});
+const manager = new Manager(managerOptions(flags, { client, log }));
 manager.addController(cellController({ operatorNamespace: flags.operatorNamespace, concurrency }));
 const stop = new AbortController();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort(new Error(`received ${signal}`)));

@@ -17,6 +17,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { onLines } from '../../src/runtime/lines.ts';
 
 /** Parsed log lines kept per process. */
 export const MaxLogLines = 50_000;
@@ -109,7 +110,6 @@ export function startOperator(options: StartOptions): OperatorProcess {
   let identity: string | undefined;
   const addresses: { probes?: string; metrics?: string } = {};
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; after: number; resolve: (l: LogLine) => void }>();
-  let buffer = '';
   const onLine = (text: string, receivedAt: number) => {
     let parsed: Record<string, unknown>;
     try {
@@ -132,17 +132,8 @@ export function startOperator(options: StartOptions): OperatorProcess {
       }
     }
   };
-  child.stdout.on('data', (chunk: Buffer) => {
-    const receivedAt = performance.now();
-    raw.write(chunk);
-    buffer += chunk.toString('utf8');
-    let nl = buffer.indexOf('\n');
-    while (nl >= 0) {
-      onLine(buffer.slice(0, nl), receivedAt);
-      buffer = buffer.slice(nl + 1);
-      nl = buffer.indexOf('\n');
-    }
-  });
+  child.stdout.on('data', (chunk: Buffer) => raw.write(chunk));
+  onLines(child.stdout, (text) => onLine(text, performance.now()));
   child.stderr.on('data', (chunk: Buffer) => raw.write(chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {

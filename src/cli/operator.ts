@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { registerControllers } from '../controllers/index.ts';
 import { KubeClient } from '../runtime/kube/client.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
-import { Manager } from '../runtime/manager.ts';
+import { Manager, type ManagerOptions } from '../runtime/manager.ts';
 import { defaultIdentity } from '../runtime/leader/elector.ts';
 
 const usage = `Usage: manyfold operator [flags]
@@ -119,6 +119,29 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
   return flags;
 }
 
+/** The manager's options for `flags`: one mapping, shared with the benchmarks' what-if entry point. */
+export function managerOptions(flags: OperatorFlags, wiring: { client: KubeClient; log: ManagerOptions['log']; identity?: string; ignoreLeaseLoss?: boolean }): ManagerOptions {
+  return {
+    client: wiring.client,
+    ...(wiring.identity === undefined ? {} : { identity: wiring.identity }),
+    ...(wiring.log === undefined ? {} : { log: wiring.log }),
+    requireFencing: flags.requireFencing,
+    namespace: flags.namespace,
+    metricsBindAddress: flags.metricsBindAddress,
+    healthProbeBindAddress: flags.healthProbeBindAddress,
+    drainTimeoutMs: flags.gracefulShutdownMs,
+    leaderElection: {
+      enabled: flags.leaderElect,
+      namespace: flags.operatorNamespace,
+      name: flags.leaseName,
+      leaseDurationMs: flags.leaseDurationMs,
+      renewDeadlineMs: flags.renewDeadlineMs,
+      retryPeriodMs: flags.retryPeriodMs,
+      ignoreLeaseLoss: wiring.ignoreLeaseLoss ?? false,
+    },
+  };
+}
+
 export async function runOperator(argv: readonly string[]): Promise<number> {
   const flags = parseOperatorFlags(argv);
   if (flags === 'help') {
@@ -128,26 +151,9 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
   const log = createLogger({ level: flags.logLevel, name: 'operator' });
   const identity = defaultIdentity();
   const client = await KubeClient.create({ kubeconfig: flags.kubeconfig, userAgent: `manyfold-operator/0.1.0 (${identity})` });
-  const manager = new Manager({
-    client,
-    identity,
-    requireFencing: flags.requireFencing,
-    namespace: flags.namespace,
-    metricsBindAddress: flags.metricsBindAddress,
-    healthProbeBindAddress: flags.healthProbeBindAddress,
-    drainTimeoutMs: flags.gracefulShutdownMs,
-    log,
-    leaderElection: {
-      enabled: flags.leaderElect,
-      namespace: flags.operatorNamespace,
-      name: flags.leaseName,
-      leaseDurationMs: flags.leaseDurationMs,
-      renewDeadlineMs: flags.renewDeadlineMs,
-      retryPeriodMs: flags.retryPeriodMs,
-      ignoreLeaseLoss: process.env['MANYFOLD_FAULT_INJECTION'] === 'ignore-lease-loss',
-    },
-  });
-  if (process.env['MANYFOLD_FAULT_INJECTION'] === 'ignore-lease-loss') {
+  const ignoreLeaseLoss = process.env['MANYFOLD_FAULT_INJECTION'] === 'ignore-lease-loss';
+  const manager = new Manager(managerOptions(flags, { client, log, identity, ignoreLeaseLoss }));
+  if (ignoreLeaseLoss) {
     log.warn({ event: 'fault_injection', fault: 'ignore-lease-loss' }, 'FAULT INJECTION: this process keeps acting as leader after losing the Lease; only fencing stops it');
   }
   registerControllers(manager, { etcdEndpoints: flags.etcdEndpoints, operatorNamespace: flags.operatorNamespace, log });

@@ -27,6 +27,7 @@ import { KubeClient } from '../runtime/kube/client.ts';
 import { isAlreadyExists } from '../runtime/kube/errors.ts';
 import { Resources } from '../runtime/kube/resources.ts';
 import type { KubeObject } from '../runtime/kube/types.ts';
+import { onLines } from '../runtime/lines.ts';
 import { renderStatus } from './status-view.ts';
 
 const usage = `Usage: manyfold start [--local] [--examples] [--once] [--nodes N]
@@ -101,21 +102,15 @@ function startOperator(options: { kubeconfig: string; logFile: string; etcdEndpo
       out.end();
     },
   };
-  let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    out.write(chunk);
-    buffer += chunk.toString('utf8');
-    let nl = buffer.indexOf('\n');
-    while (nl >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      nl = buffer.indexOf('\n');
+  child.stdout?.on('data', (chunk: Buffer) => out.write(chunk));
+  if (child.stdout) {
+    onLines(child.stdout, (line) => {
       if (line.includes('"leader_elected"')) {
         running.leading = true;
         running.epoch = Number((JSON.parse(line) as { epoch?: number }).epoch ?? 0);
       } else if (line.includes('"leader_lost"')) running.leading = false;
-    }
-  });
+    });
+  }
   child.stderr?.on('data', (chunk: Buffer) => out.write(chunk));
   return running;
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import type { ControllerSpec } from '../../src/runtime/controller.ts';
 import { KubeClient } from '../../src/runtime/kube/client.ts';
+import { onLines } from '../../src/runtime/lines.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { Manager } from '../../src/runtime/manager.ts';
 
@@ -88,25 +89,18 @@ export function startOperatorProcess(args: readonly string[] = [], env: NodeJS.P
   if (child.pid === undefined) throw new Error('could not start the operator process');
   const logs: Record<string, unknown>[] = [];
   const waiters: { predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
-  let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    let nl = buffer.indexOf('\n');
-    while (nl >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      nl = buffer.indexOf('\n');
-      try {
-        const parsed = JSON.parse(line) as Record<string, unknown>;
-        if (logs.length < 100_000) logs.push(parsed);
-        for (const w of [...waiters]) {
-          if (w.predicate(parsed)) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve(parsed);
-          }
-        }
-      } catch {
-        // not JSON (a stack trace, say): ignore
+  onLines(child.stdout, (line) => {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return; // not JSON (a stack trace, say): ignore
+    }
+    if (logs.length < 100_000) logs.push(parsed);
+    for (const w of [...waiters]) {
+      if (w.predicate(parsed)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(parsed);
       }
     }
   });
