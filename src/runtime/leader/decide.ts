@@ -56,13 +56,7 @@ export function decide(input: DecideInput): Decision {
       action: 'create',
       epoch,
       reason: 'the Lease does not exist',
-      spec: {
-        holderIdentity: input.identity,
-        leaseDurationSeconds: durationSeconds,
-        acquireTime: input.wallNow,
-        renewTime: input.wallNow,
-        leaseTransitions: epoch,
-      },
+      spec: acquiredSpec(input, durationSeconds, epoch),
     };
   }
   const holder = spec.holderIdentity ?? '';
@@ -86,13 +80,18 @@ export function decide(input: DecideInput): Decision {
     renewal: false,
     epoch,
     reason: holder === '' ? 'the Lease was released' : holder === input.identity ? 're-acquiring our expired Lease' : `the Lease of ${holder} expired`,
-    spec: {
-      holderIdentity: input.identity,
-      leaseDurationSeconds: durationSeconds,
-      acquireTime: input.wallNow,
-      renewTime: input.wallNow,
-      leaseTransitions: epoch,
-    },
+    spec: acquiredSpec(input, durationSeconds, epoch),
+  };
+}
+
+/** The Lease spec of a fresh term: held by this candidate from now, numbered `epoch`. */
+function acquiredSpec(input: DecideInput, durationSeconds: number, epoch: number): LeaseSpec {
+  return {
+    holderIdentity: input.identity,
+    leaseDurationSeconds: durationSeconds,
+    acquireTime: input.wallNow,
+    renewTime: input.wallNow,
+    leaseTransitions: epoch,
   };
 }
 
