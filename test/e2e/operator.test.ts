@@ -1,7 +1,8 @@
 /**
  * The operator as a process against the whole local cluster: `examples/cells.yaml`
  * converges to Ready, the probes and metrics endpoints answer with controller-runtime's
- * metric names, and SIGTERM drains, releases the Lease and exits 0.
+ * metric names, and SIGTERM drains, releases the Lease and exits 0. The Argo CD health
+ * checks of deploy/argocd read the live objects as an Argo CD user would see them.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -11,6 +12,7 @@ import { deployDir, readManifests } from '../../src/devcluster/install.ts';
 import type { KubeClient } from '../../src/runtime/kube/client.ts';
 import { Resources } from '../../src/runtime/kube/resources.ts';
 import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import { evaluateHealth, loadHealthChecks, type Health } from '../support/argocd-health.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator.ts';
 
@@ -20,8 +22,12 @@ describe('manyfold operator with examples/', () => {
   let admin: KubeClient;
   let ns: { name: string; dispose: () => Promise<void> };
   let operator: OperatorProcess;
+  let healthChecks: Map<string, string>;
+  /** The health Argo CD would show for a live object. */
+  const argoHealth = (object: KubeObject): Health => evaluateHealth(healthChecks.get(object.kind) ?? '', object);
 
   beforeAll(async () => {
+    healthChecks = await loadHealthChecks();
     admin = await adminClient();
     ns = await testNamespace(admin, 'shop');
     operator = startOperatorProcess(inject('etcdEndpoint') ? ['--etcd-endpoints', inject('etcdEndpoint')] : []);
@@ -54,6 +60,20 @@ describe('manyfold operator with examples/', () => {
     for (const cell of ['shop-a', 'shop-b', 'shop-c']) {
       await eventually(`${cell}-web to have exactly its own 2 endpoints`, async () => (await endpointsOf(cell)) === 2);
     }
+    for (const cell of ready) expect(argoHealth(cell), cell.metadata.name).toMatchObject({ status: 'Healthy' });
+  });
+
+  it('shows a Cell held by its kill switch as Suspended in Argo CD, and Healthy once released', async () => {
+    const setSwitch = (value: string | null) => admin.patch(CellType, { name: 'shop-c', namespace: ns.name }, { metadata: { annotations: { 'manyfold.dev/kill-switch': value } } }, { type: 'merge' });
+    await setSwitch('true');
+    const held = await eventually('shop-c Suspended', async () => {
+      const cell = await admin.get(CellType, 'shop-c', ns.name);
+      const health = argoHealth(cell);
+      return health.status === 'Suspended' ? health : undefined;
+    });
+    expect(held.message).toMatch(/^KillSwitchEngaged: kill switch engaged/);
+    await setSwitch(null);
+    await eventually('shop-c Healthy again', async () => argoHealth(await admin.get(CellType, 'shop-c', ns.name)).status === 'Healthy');
   });
 
   it('runs examples/sensor-fleet.yaml as a DaemonSet on the selected nodes', async () => {
@@ -74,6 +94,9 @@ describe('manyfold operator with examples/', () => {
         { timeoutMs: 90_000 },
       );
       expect(fleet.status?.desiredNodes).toBeGreaterThanOrEqual(1);
+      // kwok runs no agents, so the fleet may not be Ready here; Argo CD's verdict must follow Ready either way.
+      const fleetReady = (fleet.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.find((c) => c.type === 'Ready');
+      expect(argoHealth(fleet).status).toBe(fleetReady?.status === 'True' ? 'Healthy' : 'Progressing');
       const ds = await admin.get<KubeObject & { spec: { template: { spec: { containers: { args?: string[] }[] } } } }>(Resources.DaemonSet, 'edge-sensors-agent', ns.name).catch(() => undefined);
       const daemonSets = ds ? [ds] : (await admin.list(Resources.DaemonSet, { namespace: ns.name })).items;
       expect(daemonSets.length).toBe(1);
@@ -92,6 +115,7 @@ describe('manyfold operator with examples/', () => {
       return l.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? l : undefined;
     });
     expect(lease.metadata.finalizers).toContain('manyfold.dev/fencedlease-cleanup');
+    expect(argoHealth(lease)).toMatchObject({ status: 'Healthy' });
   });
 
   it('serves readiness and controller-runtime metrics', async () => {

@@ -1,0 +1,83 @@
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ManyfoldResources } from '../../src/crds/index.ts';
+import { evaluateHealth, loadHealthChecks, type HealthStatus } from '../../test/support/argocd-health.ts';
+
+type Condition = { type: string; status: string; reason?: string; message?: string };
+
+function object(kind: string, options: { generation?: number; observedGeneration?: number; conditions?: Condition[] } = {}) {
+  return {
+    apiVersion: 'manyfold.dev/v1alpha1',
+    kind,
+    metadata: { name: 'x', namespace: 'default', generation: options.generation ?? 2 },
+    ...(options.observedGeneration === undefined ? {} : { status: { observedGeneration: options.observedGeneration, conditions: options.conditions ?? [] } }),
+  };
+}
+
+let checks: Map<string, string>;
+beforeAll(async () => {
+  checks = await loadHealthChecks();
+});
+
+describe('deploy/argocd/health-checks.yaml', () => {
+  it('has a check for every Manyfold kind', () => {
+    expect([...checks.keys()].sort()).toEqual(Object.keys(ManyfoldResources).sort());
+  });
+
+  describe.each(Object.keys(ManyfoldResources))('%s', (kind) => {
+    const health = (options: Parameters<typeof object>[1]) => evaluateHealth(checks.get(kind) ?? '', object(kind, options));
+
+    it('is Progressing until the operator has observed the current generation', () => {
+      expect(health({})).toEqual({ status: 'Progressing', message: 'Waiting for the operator to observe this resource' });
+      expect(health({ observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'AllResourcesReady' }] })).toEqual({ status: 'Progressing', message: 'Waiting for the operator to observe generation 2' });
+    });
+
+    it('is Healthy when Ready=True, and carries its reason and message', () => {
+      expect(health({ observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'AllResourcesReady', message: '2 resource(s) ready' }] })).toEqual({ status: 'Healthy', message: 'AllResourcesReady: 2 resource(s) ready' });
+    });
+
+    it('is Degraded for an invalid spec or template, or a Degraded=True condition', () => {
+      expect(health({ observedGeneration: 2, conditions: [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'spec.ttlSeconds: must be at least 2' }] }).status).toBe('Degraded');
+      expect(health({ observedGeneration: 2, conditions: [{ type: 'Ready', status: 'False', reason: 'InvalidTemplate' }] }).status).toBe('Degraded');
+      expect(health({ observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'AllResourcesReady' }, { type: 'Degraded', status: 'True', reason: 'ResourceFailed', message: 'web: ProgressDeadlineExceeded' }] })).toEqual({ status: 'Degraded', message: 'ResourceFailed: web: ProgressDeadlineExceeded' });
+    });
+
+    it('is Suspended while a kill switch holds it', () => {
+      const halted = health({ observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'AllResourcesReady' }, { type: 'Progressing', status: 'False', reason: 'KillSwitchEngaged', message: 'kill switch engaged (namespace)' }] });
+      expect(halted).toEqual({ status: 'Suspended', message: 'KillSwitchEngaged: kill switch engaged (namespace)' });
+    });
+
+    it('is Progressing while Ready is False for another reason, or missing', () => {
+      expect(health({ observedGeneration: 2, conditions: [{ type: 'Ready', status: 'False', reason: 'EtcdUnavailable', message: 'connect ECONNREFUSED' }] })).toEqual({ status: 'Progressing', message: 'EtcdUnavailable: connect ECONNREFUSED' });
+      expect(health({ observedGeneration: 2, conditions: [] })).toEqual({ status: 'Progressing', message: 'No Ready condition yet' });
+    });
+  });
+
+  it('never fails on any condition list, and its verdict follows the documented precedence', () => {
+    const script = checks.get('Cell') ?? '';
+    const condition = fc.record(
+      {
+        type: fc.constantFrom('Ready', 'Degraded', 'Progressing', 'Enforcing', 'AcceptingPlacements'),
+        status: fc.constantFrom('True', 'False', 'Unknown'),
+        reason: fc.constantFrom('AllResourcesReady', 'InvalidSpec', 'InvalidTemplate', 'KillSwitchEngaged', 'ResourcesNotReady', 'a "quoted" \\ reason\n'),
+        message: fc.string(),
+      },
+      { requiredKeys: ['type', 'status'] },
+    );
+    fc.assert(
+      fc.property(fc.array(condition, { maxLength: 6 }), (conditions) => {
+        const { status } = evaluateHealth(script, object('Cell', { observedGeneration: 2, conditions }));
+        const ready = conditions.filter((c) => c.type === 'Ready').at(-1);
+        const expected: HealthStatus = conditions.some((c) => c.type === 'Degraded' && c.status === 'True') || (ready !== undefined && ready.status !== 'True' && (ready.reason === 'InvalidSpec' || ready.reason === 'InvalidTemplate'))
+          ? 'Degraded'
+          : conditions.some((c) => c.status === 'False' && c.reason === 'KillSwitchEngaged')
+            ? 'Suspended'
+            : ready?.status === 'True'
+              ? 'Healthy'
+              : 'Progressing';
+        expect(status).toBe(expected);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
