@@ -138,7 +138,7 @@ async function reconcileCell(ctx: ReconcileContext, options: CellControllerOptio
     uid: cell.metadata.uid ?? '',
     generation: cell.metadata.generation ?? 0,
     spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
-    status: cell.status,
+    status: ctx.writer.statusOf(cell), // what this term last wrote, if the cache lags behind it
     children,
     placements: options.placements?.({ namespace, name: cell.metadata.name ?? '' }) ?? 0,
     killSwitch: killSwitchState({

@@ -11,6 +11,10 @@
  *   human's `kubectl scale` on fields it does not set is left alone;
  * - `applyStatus`: server-side apply to the `/status` subresource, skipped when the
  *   status would not change (so a status write never triggers another reconcile);
+ *   `statusOf` reads this writer's own status writes back while the cache still shows
+ *   the version they were written over (a child's event often wakes the next reconcile
+ *   before the informer has delivered the status write; without this, that reconcile
+ *   would compute from the older status and write the same status again);
  * - `patchMetadata`: finalizers and annotations of a primary object, with a
  *   resourceVersion precondition;
  * - `delete`: stamp the epoch, then delete with uid and resourceVersion preconditions,
@@ -25,12 +29,17 @@ import { EpochAnnotation, FencedError, isFencingRejection, stampEpoch } from './
 
 export const FieldManager = 'manyfold-operator';
 
+/** Status writes remembered for read-your-writes (oldest forgotten first; forgetting costs at most a repeated write). */
+const MaxRememberedStatuses = 1024;
+
 export class FencedWriter {
   readonly epoch: number;
   readonly client: KubeClient;
   private readonly onFenced: (error: FencedError) => void;
   /** Writes made through this writer (for metrics and tests). */
   writes = 0;
+  /** By uid: the status last written, and the resourceVersion the object had in the cache then. */
+  private readonly written = new Map<string, { readonly over: string; readonly status: Record<string, unknown> }>();
 
   constructor(options: { client: KubeClient; epoch: number; onFenced?: (error: FencedError) => void }) {
     this.client = options.client;
@@ -58,24 +67,45 @@ export class FencedWriter {
   }
 
   /**
-   * Applies `status` to `object`'s status subresource unless it equals the current one
-   * (ignoring `epoch`). Returns whether it wrote.
+   * The freshest status known for a cached `object`: the one this writer last wrote, as
+   * long as the cache still shows the version that write was made over; otherwise the
+   * object's own (the cache has caught up, or someone else wrote since).
+   */
+  statusOf<S>(object: KubeObject & { status?: S }): S | undefined {
+    const uid = object.metadata.uid;
+    const known = uid === undefined ? undefined : this.written.get(uid);
+    if (known === undefined || uid === undefined) return object.status;
+    if (known.over === object.metadata.resourceVersion) return known.status as S;
+    this.written.delete(uid);
+    return object.status;
+  }
+
+  /**
+   * Applies `status` to `object`'s status subresource unless it equals the freshest known
+   * one (see {@link statusOf}; `epoch` ignored). Returns whether it wrote.
    */
   async applyStatus(object: KubeObject & { status?: unknown }, status: Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    const current = (object.status ?? {}) as Record<string, unknown>;
+    const current = (this.statusOf(object) ?? {}) as Record<string, unknown>;
     const { epoch: _ignored, ...currentWithoutEpoch } = current;
     if (jsonEqual(currentWithoutEpoch, status)) return false;
+    const written = { ...status, epoch: String(this.epoch) };
     await this.fenced(() =>
       this.client.apply(
         {
           apiVersion: object.apiVersion,
           kind: object.kind,
           metadata: { name: object.metadata.name, namespace: object.metadata.namespace },
-          status: { ...status, epoch: String(this.epoch) },
+          status: written,
         } as KubeObject,
         { fieldManager: FieldManager, force: true, subresource: 'status', ...options },
       ),
     );
+    const { uid, resourceVersion } = object.metadata;
+    if (uid !== undefined && resourceVersion !== undefined) {
+      this.written.delete(uid);
+      this.written.set(uid, { over: resourceVersion, status: written });
+      if (this.written.size > MaxRememberedStatuses) this.written.delete(this.written.keys().next().value as string);
+    }
     return true;
   }
 
