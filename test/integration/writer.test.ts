@@ -28,7 +28,7 @@ describe('FencedWriter.applyStatus', () => {
 
   it('reads its own writes while the copy is stale, and defers to the copy once it moved on', async () => {
     const created = await admin.apply<Cell>(
-      { apiVersion: 'manyfold.dev/v1alpha1', kind: 'Cell', metadata: { name: 'w', namespace: ns.name }, spec: { zone: 'zone-a', template: { resources: [] } } } as KubeObject,
+      { apiVersion: 'manyfold.dev/v1alpha1', kind: 'Cell', metadata: { name: 'w', namespace: ns.name }, spec: { zone: 'zone-a', template: { resources: [] } } },
       { fieldManager: 'test-user' },
     );
     const get = () => admin.get<Cell>(CellType, 'w', ns.name);
