@@ -133,7 +133,7 @@ async function reconcileFleet(ctx: ReconcileContext, options: { operatorNamespac
     uid: fleet.metadata.uid ?? '',
     generation: fleet.metadata.generation ?? 0,
     spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
-    status: fleet.status,
+    status: ctx.writer.statusOf(fleet), // what this term last wrote, if the cache lags behind it
     defaultImage: options.image,
     killSwitch: killSwitchState({
       object: fleet.metadata.annotations,
