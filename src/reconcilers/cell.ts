@@ -8,9 +8,9 @@
  *   reason `Cordoned`); its resources keep running and are still reconciled;
  * - `Draining`: every placement must move off (`AcceptingPlacements=False`, reason
  *   `Draining`); phase `Draining` while `status.placements > 0`, `Drained` at 0.
- * `status.placements` comes from {@link CellObservation.placements}, which the
- * placement hook (ShardMap's, when it exists) supplies; without one it is 0 and a
- * drain completes at once.
+ * `status.placements` comes from {@link CellObservation.placements}, which the shell
+ * sums from the declared placement providers (controllers/placements.ts, ShardMap's
+ * once it exists); without one it is 0 and a drain completes at once.
  *
  * Children are named `<cell>-<name>`, labelled `manyfold.dev/cell=<cell>`, owned by the
  * Cell (controller reference, so they are garbage-collected with it), and annotated
