@@ -27,7 +27,7 @@ import { BoundedMap } from '../legos/bounded-map.ts';
 import { CellLabel, TemplateGenerationAnnotation, childKey, childReadiness, reconcileCell, type CellObservation, type ObservedChild } from '../reconcilers/cell.ts';
 import type { ControllerSpec } from '../runtime/controller.ts';
 import { EpochAnnotation } from '../runtime/leader/fence.ts';
-import { applyChildren, commit, defineController, deleteObjects, labelWatch, type ObjectContext } from '../runtime/shell.ts';
+import { applyChildren, commit, defineController, deleteObjects, labelWatch, observeObject, type ObjectContext } from '../runtime/shell.ts';
 import { Resources, type ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { placementWatches, placementsOf, type PlacementProvider } from './placements.ts';
@@ -103,17 +103,10 @@ function observeCell(ctx: ObjectContext<CellObject>, providers: readonly Placeme
       objects.set(childKey(type.kind, object.metadata.name ?? ''), object);
     }
   }
-  const parsed = parseCellSpec(cell.spec ?? {});
   const observation: CellObservation = {
-    name,
-    namespace,
-    uid: cell.metadata.uid ?? '',
-    generation: cell.metadata.generation ?? 0,
-    spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
-    status: ctx.status,
+    ...observeObject(ctx, parseCellSpec),
     children,
     placements: placementsOf(ctx.cache, providers, { namespace, name }),
-    killSwitch: ctx.killSwitch,
   };
   return { observation, objects, slices };
 }

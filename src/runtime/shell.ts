@@ -31,7 +31,8 @@
  * process, so a new leader whose cache lags may run one extra clean-up.
  */
 import type { Registry } from 'prom-client';
-import type { ApplyOutcome, DesiredChild, PlannedEvent } from '../reconcilers/decision.ts';
+import type { ParseResult } from '../crds/parse.ts';
+import type { ApplyOutcome, DesiredChild, ObjectObservation, PlannedEvent } from '../reconcilers/decision.ts';
 import type { KillSwitchState } from '../reconcilers/kill-switch.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
@@ -152,6 +153,27 @@ export function defineController<T extends KubeObject>(spec: ShellSpec<T>): Cont
     ...(spec.metrics === undefined ? {} : { metrics: spec.metrics }),
     watches: [...killSwitchWatches(spec.for, spec.operatorNamespace), ...(spec.watches ?? [])],
     reconcile,
+  };
+}
+
+/**
+ * The start of every observation: the object's identity, its spec parsed at the
+ * boundary with `parse` (the kind's `parseXSpec`), the freshest status and the kill switch.
+ */
+export function observeObject<T extends KubeObject & { spec?: unknown }, Spec>(
+  ctx: ObjectContext<T>,
+  parse: (spec: unknown) => ParseResult<Spec>,
+): ObjectObservation<Spec, ObjectContext<T>['status'] extends infer S | undefined ? S : never> {
+  const { metadata } = ctx.object;
+  const parsed = parse(ctx.object.spec ?? {});
+  return {
+    name: metadata.name ?? '',
+    namespace: metadata.namespace ?? '',
+    uid: metadata.uid ?? '',
+    generation: metadata.generation ?? 0,
+    spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
+    status: ctx.status,
+    killSwitch: ctx.killSwitch,
   };
 }
 
