@@ -18,13 +18,31 @@
  * they touch, so a Draining Cell turns Drained on the event, not at the next resync.
  * Without providers it is 0, so a drain completes at once.
  *
+ * Ownership: before applying, each child the Cell does not already control is looked up
+ * (the cache of stamped objects, else one GET); an object controlled by someone else,
+ * or without a controller and without the opt-in annotation, is reported by the decider
+ * as `ChildConflict` and not applied (a forced server-side apply would steal its fields
+ * and, under one field manager, swap its owner reference: the write loop of two Cells
+ * with colliding child names).
+ *
  * Limitations: the forced-apply times live in memory (bounded, oldest forgotten first),
  * so a new leader re-applies every Cell's children once.
  */
 import type { CellSpec, CellStatus } from '../crds/cell.ts';
 import { CELL_TEMPLATE_KINDS, parseCellSpec } from '../crds/cell.ts';
 import { BoundedMap } from '../legos/bounded-map.ts';
-import { CellLabel, TemplateGenerationAnnotation, childKey, childReadiness, reconcileCell, type CellObservation, type ObservedChild } from '../reconcilers/cell.ts';
+import {
+  AdoptAnnotation,
+  CellLabel,
+  TemplateGenerationAnnotation,
+  childKey,
+  childReadiness,
+  reconcileCell,
+  type CellObservation,
+  type ChildOccupant,
+  type ObservedChild,
+} from '../reconcilers/cell.ts';
+import type { DesiredChild } from '../reconcilers/decision.ts';
 import type { ControllerSpec } from '../runtime/controller.ts';
 import { EpochAnnotation } from '../runtime/leader/fence.ts';
 import { applyChildren, commit, defineController, deleteObjects, labelWatch, observeObject, type ObjectContext } from '../runtime/shell.ts';
@@ -62,6 +80,32 @@ export interface CellControllerOptions {
 
 function ownedBy(object: KubeObject, uid: string): boolean {
   return (object.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === uid);
+}
+
+/**
+ * The objects that already carry the name of a child in `apply` but are not controlled
+ * by the Cell `uid`: read from the cache of stamped objects, else with one GET each
+ * (an object made by hand carries no Cell label, so the cache cannot know it).
+ */
+async function findOccupants(ctx: ObjectContext<CellObject>, apply: readonly DesiredChild[], owned: ReadonlyMap<string, KubeObject>): Promise<Map<string, ChildOccupant>> {
+  const occupants = new Map<string, ChildOccupant>();
+  const namespace = ctx.object.metadata.namespace ?? '';
+  const uid = ctx.object.metadata.uid ?? '';
+  const cell = ctx.object.metadata.name ?? '';
+  for (const child of apply) {
+    const type = childTypeByKind.get(child.kind);
+    if (!type || owned.has(child.key)) continue;
+    const existing = ctx.cache.get(type, `${namespace}/${child.name}`, stampedOnly) ?? (await ctx.client.getOrUndefined(type, child.name, namespace));
+    if (!existing || ownedBy(existing, uid)) continue;
+    const controller = (existing.metadata.ownerReferences ?? []).find((r) => r.controller);
+    occupants.set(child.key, {
+      kind: child.kind,
+      name: child.name,
+      owner: controller ? `${controller.kind}/${controller.name}` : undefined,
+      adoptable: controller === undefined && existing.metadata.annotations?.[AdoptAnnotation] === cell,
+    });
+  }
+  return occupants;
 }
 
 /** What the decider needs of one stamped child. */
@@ -139,7 +183,10 @@ export function cellController(options: CellControllerOptions): ControllerSpec {
     concurrency: options.concurrency ?? 8,
     watches: [labelWatch(Resources.EndpointSlice, CellLabel), ...placementWatches(providers)],
     reconcile: async (ctx) => {
-      const { observation, objects, slices } = observeCell(ctx, providers);
+      const observed = observeCell(ctx, providers);
+      const { objects, slices } = observed;
+      const occupants = await findOccupants(ctx, reconcileCell(observed.observation, ctx.clock.now()).apply, objects);
+      const observation: CellObservation = { ...observed.observation, occupants };
       const decision = reconcileCell(observation, ctx.clock.now());
       ctx.log.debug({ event: 'cell_planned', reason: decision.reason }, 'planned');
       const uid = observation.uid;

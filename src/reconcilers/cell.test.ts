@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CellSpec } from '../crds/cell.ts';
 import { jsonEqual } from '../legos/conditions.ts';
-import { CellLabel, cellStatus, childKey, childName, childReadiness, planCell, type ApplyOutcome, type CellObservation, type ObservedChild } from './cell.ts';
+import { CellLabel, ConflictRecheckMs, cellStatus, childKey, childName, childReadiness, planCell, reconcileCell, type ApplyOutcome, type CellObservation, type ObservedChild } from './cell.ts';
 
 const owner = { apiVersion: 'manyfold.dev/v1alpha1', kind: 'Cell' };
 const kinds = ['Deployment', 'Service', 'ConfigMap'] as const;
@@ -170,5 +170,72 @@ describe('cell isolation', () => {
     expect((deployment?.['template']?.['metadata'] as { labels: Record<string, string> }).labels).toEqual({ app: 'web', [CellLabel]: 'c1' });
     expect(service?.['selector']).toEqual({ app: 'web', [CellLabel]: 'c1' });
     expect(pdb?.['selector']).toEqual({ matchLabels: { app: 'web', [CellLabel]: 'c1' } });
+  });
+});
+
+describe('child conflicts (objects the Cell does not control)', () => {
+  const occupantsArb = fc.array(
+    fc.record({ kind: fc.constantFrom(...kinds), name: fc.constantFrom('web', 'api', 'cfg', 'db'), owner: fc.option(fc.constantFrom('Cell/other', 'Deployment/x'), { nil: undefined }), optIn: fc.boolean() }),
+    { maxLength: 4 },
+  );
+
+  it('never applies a child whose name another owner holds, reports each as ChildConflict naming object and owner, and adopts only on opt-in without a controller', () => {
+    fc.assert(
+      fc.property(observationArb, occupantsArb, (base, raw) => {
+        const occupants = new Map(
+          raw.map((o) => {
+            const name = childName('c', o.name);
+            return [childKey(o.kind, name), { kind: o.kind, name, owner: o.owner, adoptable: o.owner === undefined && o.optIn }] as const;
+          }),
+        );
+        const obs: CellObservation = { ...base, occupants };
+        const plan = planCell(obs, owner);
+        for (const child of plan.apply) {
+          const occupant = occupants.get(child.key);
+          expect(occupant === undefined || occupant.adoptable).toBe(true);
+        }
+        const template = new Set(obs.spec.ok ? obs.spec.value.template.resources.map((r) => childKey(r.kind, childName('c', r.metadata.name))) : []);
+        const blocked = [...occupants.entries()].filter(([key, o]) => template.has(key) && !o.adoptable);
+        expect(plan.conflicts.map((c) => childKey(c.kind, c.name)).sort()).toEqual(blocked.map(([key]) => key).sort());
+        const outcomes = new Map<string, ApplyOutcome>(plan.apply.map((d) => [d.key, { ok: true }]));
+        const { status, phase } = cellStatus(obs, plan, outcomes, '2026-01-01T00:00:00Z');
+        const ready = status.conditions?.find((c) => c.type === 'Ready');
+        if (blocked.length > 0) {
+          expect(ready?.status).toBe('False');
+          expect(ready?.reason).toBe('ChildConflict');
+          for (const [, o] of blocked) {
+            expect(ready?.message).toContain(`${o.kind} ${o.name}`);
+            expect(ready?.message).toContain(o.owner ?? 'without an owner');
+          }
+          if (obs.spec.ok && obs.spec.value.state !== 'Draining') expect(phase).toBe('Degraded');
+        } else {
+          expect(ready?.reason).not.toBe('ChildConflict');
+        }
+      }),
+    );
+  });
+
+  it('announces a conflict once, not on every look while it lasts, and rechecks later', () => {
+    const spec = { zone: 'z', capacity: 100, state: 'Active', template: { resources: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'web' } }] } } as unknown as CellSpec;
+    const obs: CellObservation = {
+      name: 'c',
+      namespace: 'ns',
+      uid: 'u',
+      generation: 1,
+      spec: { ok: true, value: spec },
+      status: undefined,
+      children: [],
+      placements: 0,
+      killSwitch: { engaged: false },
+      occupants: new Map([['ConfigMap/c-web', { kind: 'ConfigMap', name: 'c-web', owner: 'Cell/c-w', adoptable: false }]]),
+    };
+    const first = reconcileCell(obs, 0);
+    expect(first.apply).toEqual([]);
+    expect(first.requeueAfterMs).toBe(ConflictRecheckMs);
+    expect(first.events.filter((e) => e.reason === 'ChildConflict')).toHaveLength(1);
+    expect(first.events.find((e) => e.reason === 'ChildConflict')?.note ?? '').toContain('ConfigMap c-web already exists and is controlled by Cell/c-w');
+    const second = reconcileCell({ ...obs, status: first.status }, 1000);
+    expect(second.events.filter((e) => e.reason === 'ChildConflict')).toHaveLength(0);
+    expect(jsonEqual(second.status.conditions, first.status.conditions)).toBe(true);
   });
 });

@@ -16,6 +16,21 @@
  * Cell (controller reference, so they are garbage-collected with it), and annotated
  * with the Cell generation whose template they were applied from. Their selectors are
  * scoped to the cell (see `isolate`), so cells sharing a namespace never share pods.
+ *
+ * Ownership: a Cell never takes over an object it does not control. When an object
+ * with a child's name already exists and is controlled by someone else (another Cell
+ * whose children's names collide, a Deployment's owner, any controller), or has no
+ * controller at all and no opt-in, that child is not applied: `Ready=False` and
+ * `Degraded=True` with reason `ChildConflict` name the object and its owner, and the
+ * Cell looks again every {@link ConflictRecheckMs}. The opt-in is the annotation
+ * {@link AdoptAnnotation} `=<cell name>` on the existing object, set by someone who may
+ * write it; an object with another controller is never adopted, opt-in or not. The
+ * shell finds the occupants ({@link CellObservation.occupants}) before applying.
+ *
+ * Limitations: the ownership check and the apply are two requests; an object created
+ * in between (by a person, or by a second Cell whose reconcile runs at the same
+ * moment) is overwritten once, after which the loser sees the new controller and stops
+ * (no write loop).
  */
 import type { CellSpec, CellStatus, CellTemplateResource } from '../crds/cell.ts';
 import { API_VERSION } from '../crds/common.ts';
@@ -27,6 +42,25 @@ export { childKey, type ApplyOutcome, type DesiredChild } from './decision.ts';
 
 export const CellLabel = 'manyfold.dev/cell';
 export const TemplateGenerationAnnotation = 'manyfold.dev/template-generation';
+/**
+ * Annotation on an existing object, without a controller, that lets the Cell it names
+ * adopt it (`manyfold.dev/adopt-by-cell: <cell name>`). Without it a Cell never
+ * takes over an object it did not create.
+ */
+export const AdoptAnnotation = 'manyfold.dev/adopt-by-cell';
+/** How often a Cell with a child conflict looks again (the occupant may go away), ms. */
+export const ConflictRecheckMs = 30_000;
+
+/** An existing object with one of the Cell's child names that the Cell does not control. */
+export interface ChildOccupant {
+  readonly kind: string;
+  /** Full object name (`<cell>-<name>`). */
+  readonly name: string;
+  /** Its controller as `Kind/name` (from its controller owner reference), or undefined when it has none. */
+  readonly owner: string | undefined;
+  /** True when it has no controller and carries {@link AdoptAnnotation} naming this Cell. */
+  readonly adoptable: boolean;
+}
 
 /** A child as the decider needs it: identity, template generation, readiness facts. */
 export interface ObservedChild {
@@ -55,6 +89,11 @@ export interface CellObservation extends ObjectObservation<CellSpec, CellStatus>
    * (under the kill switch) are absent.
    */
   readonly outcomes?: ReadonlyMap<string, ApplyOutcome> | undefined;
+  /**
+   * Existing objects, by child key, that carry a child's name but are not controlled by
+   * this Cell (the shell looks them up before applying). Absent: none known.
+   */
+  readonly occupants?: ReadonlyMap<string, ChildOccupant> | undefined;
 }
 
 /** What to apply and what to delete (the first half of a {@link CellDecision}). */
@@ -63,8 +102,18 @@ export interface CellPlan {
   readonly apply: readonly DesiredChild[];
   /** Observed children no longer in the template, to delete. */
   readonly delete: readonly ObservedChild[];
+  /** Children not applied because another owner holds the name (see {@link ChildOccupant}). */
+  readonly conflicts: readonly ChildOccupant[];
   /** Why (one line, for logs). */
   readonly reason: string;
+}
+
+/** One line naming a conflicting object and its owner, and what would resolve it. */
+export function conflictMessage(cell: string, occupant: ChildOccupant): string {
+  const what = `${occupant.kind} ${occupant.name}`;
+  return occupant.owner
+    ? `${what} already exists and is controlled by ${occupant.owner}: this Cell does not take over objects it does not own (rename the template resource or the Cell)`
+    : `${what} already exists without an owner: this Cell adopts it only when it carries the annotation ${AdoptAnnotation}=${cell}`;
 }
 
 /** The Cell decision: children to apply, children to delete (pruned), status and events. */
@@ -126,12 +175,19 @@ function isolate(object: DesiredChild['object'], kind: string, cell: string): vo
 
 /** What to apply and prune. */
 export function planCell(cell: CellObservation, owner: { apiVersion: string; kind: string }): CellPlan {
-  if (!cell.spec.ok) return { apply: [], delete: [], reason: `invalid spec: ${cell.spec.message}` };
-  if (cell.killSwitch.engaged) return { apply: [], delete: [], reason: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template frozen` };
-  const apply = cell.spec.value.template.resources.map((r) => desiredChild(cell, r, owner));
-  const wanted = new Set(apply.map((d) => d.key));
+  if (!cell.spec.ok) return { apply: [], delete: [], conflicts: [], reason: `invalid spec: ${cell.spec.message}` };
+  const conflicts = cell.spec.value.template.resources.flatMap((r) => {
+    const occupant = cell.occupants?.get(childKey(r.kind, childName(cell.name, r.metadata.name)));
+    return occupant && !occupant.adoptable ? [occupant] : [];
+  });
+  if (cell.killSwitch.engaged) return { apply: [], delete: [], conflicts, reason: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template frozen` };
+  const taken = new Set(conflicts.map((c) => childKey(c.kind, c.name)));
+  const desired = cell.spec.value.template.resources.map((r) => desiredChild(cell, r, owner));
+  const apply = desired.filter((d) => !taken.has(d.key));
+  const wanted = new Set(desired.map((d) => d.key));
   const prune = cell.children.filter((c) => !wanted.has(childKey(c.kind, c.name)));
-  return { apply, delete: prune, reason: `${apply.length} to apply, ${prune.length} to prune` };
+  const conflicted = conflicts.length ? `, ${conflicts.length} held by another owner` : '';
+  return { apply, delete: prune, conflicts, reason: `${apply.length} to apply, ${prune.length} to prune${conflicted}` };
 }
 
 /**
@@ -142,7 +198,7 @@ export function reconcileCell(cell: CellObservation, now: number): CellDecision 
   const plan = planCell(cell, CellOwner);
   const outcomes = cell.outcomes ?? new Map<string, ApplyOutcome>(plan.apply.map((d) => [d.key, { ok: true }]));
   const { status, phase, events } = cellStatus(cell, plan, outcomes, rfc3339(now));
-  return { apply: plan.apply, delete: plan.delete, status, phase, events, requeueAfterMs: undefined, reason: plan.reason };
+  return { apply: plan.apply, delete: plan.delete, status, phase, events, requeueAfterMs: plan.conflicts.length ? ConflictRecheckMs : undefined, reason: plan.reason };
 }
 
 type Phase = NonNullable<CellStatus['phase']>;
@@ -169,7 +225,9 @@ export function cellStatus(
   }
   const spec = cell.spec.value;
   const byKey = new Map(cell.children.map((c) => [childKey(c.kind, c.name), c]));
+  const conflictsByKey = new Map(plan.conflicts.map((c) => [childKey(c.kind, c.name), c]));
   const resources: NonNullable<CellStatus['resources']> = [];
+  const conflicts: string[] = [];
   const invalid: string[] = [];
   const failed: string[] = [];
   const notReady: string[] = [];
@@ -178,6 +236,13 @@ export function cellStatus(
   for (const r of spec.template.resources) {
     const name = childName(cell.name, r.metadata.name);
     const key = childKey(r.kind, name);
+    const occupant = conflictsByKey.get(key);
+    if (occupant) {
+      const message = conflictMessage(cell.name, occupant);
+      conflicts.push(message);
+      resources.push({ apiVersion: r.apiVersion, kind: r.kind, name, ready: false, message: message.slice(0, 1024) });
+      continue;
+    }
     const outcome = outcomes.get(key);
     const observed = byKey.get(key);
     const applyError = outcome && !outcome.ok ? outcome.message : undefined;
@@ -207,7 +272,9 @@ export function cellStatus(
       : spec.state === 'Cordoned'
         ? { type: 'AcceptingPlacements', status: 'False', reason: 'Cordoned', message: 'cordoned: keeps its placements, takes no new ones' }
         : { type: 'AcceptingPlacements', status: 'False', reason: 'Draining', message: `draining: ${placements} placement(s) still to move off` };
-  const ready: ConditionInput = invalid.length
+  const ready: ConditionInput = conflicts.length
+    ? { type: 'Ready', status: 'False', reason: 'ChildConflict', message: conflicts.join('; ').slice(0, 4096) }
+    : invalid.length
     ? { type: 'Ready', status: 'False', reason: 'InvalidTemplate', message: invalid.join('; ').slice(0, 4096) }
     : failed.length
       ? { type: 'Ready', status: 'False', reason: 'ResourceFailed', message: failed.join('; ').slice(0, 4096) }
@@ -216,19 +283,24 @@ export function cellStatus(
         : { type: 'Ready', status: 'False', reason: 'ResourcesNotReady', message: `waiting for ${notReady.join(', ')}`.slice(0, 4096) };
   const progressing: ConditionInput = frozen
     ? { type: 'Progressing', status: 'False', reason: 'KillSwitchEngaged', message: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template changes are not applied` }
-    : !allReady && !invalid.length && !failed.length
+    : !allReady && !invalid.length && !failed.length && !conflicts.length
       ? { type: 'Progressing', status: 'True', reason: stale || rolling ? 'RollingOut' : 'WaitingForReadiness', message: `rolling out generation ${cell.generation}` }
       : { type: 'Progressing', status: 'False', reason: allReady ? 'Converged' : 'Blocked', message: allReady ? `generation ${cell.generation} rolled out` : 'blocked by errors; see Ready' };
   const degraded: ConditionInput =
-    invalid.length || failed.length
-      ? { type: 'Degraded', status: 'True', reason: invalid.length ? 'InvalidTemplate' : 'ResourceFailed', message: [...invalid, ...failed].join('; ').slice(0, 4096) }
+    conflicts.length || invalid.length || failed.length
+      ? {
+          type: 'Degraded',
+          status: 'True',
+          reason: conflicts.length ? 'ChildConflict' : invalid.length ? 'InvalidTemplate' : 'ResourceFailed',
+          message: [...conflicts, ...invalid, ...failed].join('; ').slice(0, 4096),
+        }
       : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no failures' };
   const phase: Phase =
     spec.state === 'Draining'
       ? placements > 0
         ? 'Draining'
         : 'Drained'
-      : invalid.length || failed.length
+      : conflicts.length || invalid.length || failed.length
         ? 'Degraded'
         : allReady
           ? 'Ready'
@@ -252,6 +324,9 @@ export function cellStatus(
   // Phase events mark outcomes, not the Pending start every Cell goes through.
   if (previous?.phase !== phase && phase !== 'Pending') events.push({ type: phase === 'Degraded' ? 'Warning' : 'Normal', reason: `Phase${phase}`, note: `phase ${previous?.phase ?? 'none'} -> ${phase}` });
   for (const message of invalid) events.push({ type: 'Warning', reason: 'InvalidTemplate', note: message });
+  // A conflict is announced when it appears, not on every look while it lasts.
+  const reported = (previous?.conditions ?? []).find((c) => c.type === 'Ready' && c.reason === 'ChildConflict')?.message ?? '';
+  for (const message of conflicts) if (!reported.includes(message.slice(0, 200))) events.push({ type: 'Warning', reason: 'ChildConflict', note: message });
   for (const child of plan.delete) events.push({ type: 'Normal', reason: 'Pruned', note: `deleted ${child.kind} ${child.name}: no longer in the template` });
   return { status, phase, events };
 }
