@@ -10,6 +10,7 @@ import { KubeClient } from '../kube/client.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import { Manager, type ManagerOptions } from '../runtime/manager.ts';
 import { defaultIdentity } from '../runtime/leader/elector.ts';
+import { parseTenancyFlags, tenancyFlagOptions, tenancyUsage, type TenancyPolicy } from './tenancy-flags.ts';
 
 const usage = `Usage: manyfold operator [flags]
 
@@ -29,6 +30,8 @@ const usage = `Usage: manyfold operator [flags]
                                          epoch (default true; needs deploy/manifests/fencing-policy.yaml)
   --graceful-shutdown-timeout DUR        drain time for in-flight reconciles on SIGTERM (default 30s)
   --log-level LEVEL                      trace, debug, info, warn, error (default info)
+
+${tenancyUsage}
 
 Lease timings are shorter than client-go's 15s/10s/2s on purpose: every write carries
 the leader's fencing epoch and the API server rejects writes of a deposed leader, so a
@@ -65,6 +68,8 @@ export interface OperatorFlags {
   gracefulShutdownMs: number;
   requireFencing: boolean;
   logLevel: LogLevel;
+  /** What namespace users may reach through Manyfold resources (tenancy-flags.ts). */
+  tenancy: TenancyPolicy;
 }
 
 export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'help' {
@@ -87,6 +92,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
       'graceful-shutdown-timeout': { type: 'string' },
       'require-fencing': { type: 'string' },
       'log-level': { type: 'string' },
+      ...tenancyFlagOptions,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -109,6 +115,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
     gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', values['graceful-shutdown-timeout'] ?? '30s'),
     requireFencing: parseBool('require-fencing', values['require-fencing'], true),
     logLevel,
+    tenancy: parseTenancyFlags(values),
   };
   if (flags.renewDeadlineMs >= flags.leaseDurationMs) {
     throw new Error(`--leader-elect-renew-deadline (${flags.renewDeadlineMs} ms) must be shorter than --leader-elect-lease-duration (${flags.leaseDurationMs} ms)`);
@@ -156,7 +163,7 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
   if (ignoreLeaseLoss) {
     log.warn({ event: 'fault_injection', fault: 'ignore-lease-loss' }, 'FAULT INJECTION: this process keeps acting as leader after losing the Lease; only fencing stops it');
   }
-  registerControllers(manager, { etcdEndpoints: flags.etcdEndpoints, operatorNamespace: flags.operatorNamespace, log });
+  registerControllers(manager, { etcdEndpoints: flags.etcdEndpoints, operatorNamespace: flags.operatorNamespace, log, tenancy: flags.tenancy });
   const stop = new AbortController();
   let signals = 0;
   const onSignal = (name: string) => {

@@ -19,6 +19,10 @@
  * (`manyfold-config` in the operator's namespace) holds every revoke back (the decider
  * says how); flipping it on a Namespace or on the config requeues the leases it covers.
  *
+ * Tenancy: a spec outside the administrator's policy (key prefixes, allowed endpoints,
+ * no credentials over http://; reconcilers/fencedlease-target.ts) is `Ready=False`
+ * reason `NotPermitted` naming the field; no Secret is read and no etcd request made.
+ *
  * Deletion: the finalizer `manyfold.dev/fencedlease-cleanup` stays until the holder is
  * revoked and every key of the lease deleted (`deleteAll`); when etcd stays unreachable
  * it is removed anyway after `cleanupGraceMs` (default 10 minutes) with a Warning event.
@@ -33,7 +37,7 @@ import { parseFencedLeaseSpec, type FencedLeaseStatus } from '../crds/fencedleas
 import { ManyfoldResources } from '../crds/index.ts';
 import { LeaseAccessError, LeaseConfigError, LeaseError, LeaseUnavailableError, type LeaseClient, type LeaseClientOptions } from '../legos/lease/index.ts';
 import { reconcileFencedLeaseCleanup, type CleanupOutcome } from '../reconcilers/fencedlease-cleanup.ts';
-import { resolveLeaseTarget, type LeaseTarget, type TargetResult } from '../reconcilers/fencedlease-target.ts';
+import { resolveLeaseTarget, type FencedLeasePolicy, type LeaseTarget, type TargetResult } from '../reconcilers/fencedlease-target.ts';
 import { CleanupFinalizer, reconcileFencedLease, revokeEvent, type EtcdView, type RevokeAction, type RevokeOutcome } from '../reconcilers/fencedlease.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
 import { RetryLaterError } from '../runtime/errors.ts';
@@ -53,6 +57,8 @@ type FencedLeaseObject = KubeObject & { spec?: unknown; status?: FencedLeaseStat
 export interface FencedLeaseControllerOptions {
   /** The operator's default etcd (`--etcd-endpoints`), for FencedLeases without `spec.etcd`; may be empty. */
   readonly defaultEndpoints: readonly string[];
+  /** What FencedLeases may reach: key prefixes, extra etcd endpoints. Default `DefaultFencedLeasePolicy` (own namespace's keys, the default etcd). */
+  readonly policy?: FencedLeasePolicy | undefined;
   /** Namespace the operator runs in: its config there carries the global kill switch. */
   readonly operatorNamespace: string;
   /** Concurrent reconciles. Default 8. */
@@ -82,7 +88,7 @@ interface Deps {
 function targetOf(object: FencedLeaseObject, options: FencedLeaseControllerOptions): { target: TargetResult; spec: ReturnType<typeof parseFencedLeaseSpec> } {
   const spec = parseFencedLeaseSpec(object.spec ?? {});
   if (!spec.ok) return { spec, target: { ok: false, field: spec.issues[0]?.field ?? 'spec', message: spec.message } };
-  const target = resolveLeaseTarget({ namespace: object.metadata.namespace ?? '', name: object.metadata.name ?? '', spec: spec.value, defaultEndpoints: options.defaultEndpoints });
+  const target = resolveLeaseTarget({ namespace: object.metadata.namespace ?? '', name: object.metadata.name ?? '', spec: spec.value, defaultEndpoints: options.defaultEndpoints, policy: options.policy });
   return { spec, target };
 }
 
@@ -102,7 +108,7 @@ async function clientFor(ctx: ReconcileContext, deps: Deps, target: LeaseTarget)
 async function look(ctx: ReconcileContext, deps: Deps, target: TargetResult): Promise<{ etcd: EtcdView; client: LeaseClient | undefined }> {
   if (!target.ok) {
     await deps.backends.forget(ctx.key);
-    return { etcd: { state: 'invalid', message: target.message }, client: undefined };
+    return { etcd: target.forbidden ? { state: 'forbidden', message: target.message } : { state: 'invalid', message: target.message }, client: undefined };
   }
   const { name, dir } = target.value;
   const got = await clientFor(ctx, deps, target.value);

@@ -7,6 +7,8 @@ import { cellController } from './cell.ts';
 import { fencedLeaseController } from './fencedlease.ts';
 import { sensorFleetController } from './sensorfleet.ts';
 import type { Manager } from '../runtime/manager.ts';
+import type { FencedLeasePolicy } from '../reconcilers/fencedlease-target.ts';
+import type { SensorFleetPolicy } from '../reconcilers/sensorfleet-policy.ts';
 
 export interface ControllerOptions {
   /** Default etcd endpoints for FencedLease (from --etcd-endpoints). */
@@ -14,10 +16,12 @@ export interface ControllerOptions {
   /** Namespace the operator runs in (operator-wide settings live there). */
   readonly operatorNamespace: string;
   readonly log: Logger;
+  /** What namespace users may reach (operator flags). @default DefaultTenancyPolicy */
+  readonly tenancy?: { readonly fencedLease: FencedLeasePolicy; readonly sensorFleet: SensorFleetPolicy } | undefined;
 }
 
 export function registerControllers(manager: Manager, options: ControllerOptions): void {
   manager.addController(cellController({ operatorNamespace: options.operatorNamespace }));
-  manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log }));
-  manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace }));
+  manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log, policy: options.tenancy?.fencedLease }));
+  manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace, policy: options.tenancy?.sensorFleet }));
 }

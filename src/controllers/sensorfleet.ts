@@ -17,6 +17,10 @@
  * deleted when their fleet's key comes up, and swept when any fleet of the namespace
  * reconciles.
  *
+ * Tenancy: what a fleet may put on nodes is the administrator's policy
+ * (reconcilers/sensorfleet-policy.ts, from operator flags): a fleet beyond it is
+ * `Ready=False` reason `NotPermitted` naming the field, and nothing is applied.
+ *
  * Limitations: the time of the last status write is remembered per process (bounded,
  * see {@link MAX_REMEMBERED}), so a new leader may write the per-heartbeat aggregates
  * once earlier than the refresh interval.
@@ -28,6 +32,7 @@ import { reconcileSensorFleet, type FleetObservation, type HeartbeatLease } from
 import { FleetLabel, agentName } from '../reconcilers/sensorfleet-agent.ts';
 import { DefaultAgentImage, type FleetChildKind } from '../reconcilers/sensorfleet-children.ts';
 import { matchesSelector } from '../reconcilers/sensorfleet-health.ts';
+import type { SensorFleetPolicy } from '../reconcilers/sensorfleet-policy.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
 import { keyOfObject } from '../runtime/kill-switch.ts';
 import { applyChildren, commit, defineController, deleteObjects, labelWatch, observeObject, type ObjectContext } from '../runtime/shell.ts';
@@ -60,6 +65,8 @@ export interface SensorFleetControllerOptions {
   readonly image?: string | undefined;
   /** Concurrent reconciles. @default 4 */
   readonly concurrency?: number | undefined;
+  /** What fleets may put on nodes (images, spool root, host paths, tolerations). @default DefaultSensorFleetPolicy */
+  readonly policy?: SensorFleetPolicy | undefined;
 }
 
 function asHeartbeat(lease: LeaseObject): HeartbeatLease {
@@ -88,7 +95,7 @@ async function removeOrphanHeartbeats(ctx: ReconcileContext, namespace: string, 
 }
 
 /** The fleet as the decider sees it, and its heartbeat Leases. */
-function observeFleet(ctx: ObjectContext<FleetObject>, image: string, lastStatusWriteMs: number | undefined) {
+function observeFleet(ctx: ObjectContext<FleetObject>, image: string, policy: SensorFleetPolicy | undefined, lastStatusWriteMs: number | undefined) {
   const fleet = ctx.object;
   const namespace = fleet.metadata.namespace ?? '';
   const name = fleet.metadata.name ?? '';
@@ -99,6 +106,7 @@ function observeFleet(ctx: ObjectContext<FleetObject>, image: string, lastStatus
   const observation: FleetObservation = {
     ...observeObject(ctx, parseSensorFleetSpec),
     defaultImage: image,
+    policy,
     children,
     nodes: ctx.cache.list(Resources.Node).map((n) => ({ name: n.metadata.name ?? '', labels: n.metadata.labels ?? {} })),
     heartbeats: leases.map(asHeartbeat),
@@ -138,7 +146,7 @@ export function sensorFleetController(options: SensorFleetControllerOptions): Co
       await removeOrphanHeartbeats(ctx, ctx.namespace ?? '', ctx.name);
     },
     reconcile: async (ctx) => {
-      const { observation, leases } = observeFleet(ctx, image, writes.get(ctx.key));
+      const { observation, leases } = observeFleet(ctx, image, options.policy, writes.get(ctx.key));
       const now = ctx.clock.now();
       const first = reconcileSensorFleet(observation, now);
       ctx.log.debug({ event: 'sensorfleet_planned', reason: first.reason, configHash: first.configHash }, 'planned');

@@ -42,7 +42,7 @@ export const SensorFleetDefaults = {
   intervalMs: 1000,
   staleAfterSeconds: 60,
   degradedStaleFraction: 0.5,
-  spool: { maxBytes: 64 * 1024 * 1024, maxAgeSeconds: 7 * 24 * 3600, overflow: 'dropOldest', path: '/var/lib/manyfold/spool' },
+  spool: { maxBytes: 64 * 1024 * 1024, maxAgeSeconds: 7 * 24 * 3600, overflow: 'dropOldest' },
   sink: { batchSize: 100, timeoutMs: 10_000 },
   stream: { delimiter: '\n' },
   simulated: { waveform: 'sine', base: 0, amplitude: 1, noise: 0, periodMs: 60_000 },
@@ -138,7 +138,15 @@ const SpoolSchema = z
       .enum(['dropOldest', 'block'])
       .default(SensorFleetDefaults.spool.overflow)
       .describe('When the spool is full: dropOldest discards the oldest records (counted); block stops sampling until the sink catches up.'),
-    path: z.string().min(1).max(4096).regex(ABSOLUTE_PATH, 'must be an absolute path').default(SensorFleetDefaults.spool.path).describe('Directory of the spool on the node (a hostPath).'),
+    path: z
+      .string()
+      .min(1)
+      .max(4096)
+      .regex(ABSOLUTE_PATH, 'must be an absolute path')
+      .describe(
+        "Deprecated; omit it. The administrator chooses the spool root on the nodes (operator flag --sensorfleet-spool-root); each fleet's spool is <root>/<namespace>/<fleet>. When given, it must equal that root.",
+      )
+      .optional(),
   })
   .describe('The durable local spool each agent forwards from (at-least-once, survives restarts).');
 
@@ -166,7 +174,9 @@ const SinkSchema = z
 export const SensorFleetSpecSchema = z
   .object({
     nodeSelector: z.record(z.string(), z.string().max(63)).describe('Labels a node must have to run an agent; empty selects every node.').optional(),
-    tolerations: atomic(z.array(TolerationSchema).max(32), 'list').describe('Tolerations of the agent pods (for tainted edge nodes).').optional(),
+    tolerations: atomic(z.array(TolerationSchema).max(32), 'list')
+      .describe('Tolerations of the agent pods (for tainted edge nodes); only of taint keys the administrator allows (--sensorfleet-allowed-toleration-keys).')
+      .optional(),
     sensors: listMap(z.array(SensorSchema).min(1).max(MAX_SENSORS), ['name']).describe(`Sensors every agent reads (1 to ${MAX_SENSORS}, unique names).`),
     spool: SpoolSchema.prefault({}),
     sink: SinkSchema,
@@ -182,7 +192,12 @@ export const SensorFleetSpecSchema = z
       .max(1)
       .default(SensorFleetDefaults.degradedStaleFraction)
       .describe('The fleet is Degraded when more than this fraction of its nodes is stale.'),
-    image: z.string().min(1).max(1024).describe("Agent container image; omitted uses the operator's own image.").optional(),
+    image: z
+      .string()
+      .min(1)
+      .max(1024)
+      .describe("Agent container image; omitted uses the operator's own image. Other images only where the administrator allows them (--sensorfleet-allowed-images).")
+      .optional(),
   })
   .describe('Desired state of the SensorFleet.');
 

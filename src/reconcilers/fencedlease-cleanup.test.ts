@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { withFencedLeaseDefaults, type FencedLeaseSpec, type FencedLeaseStatus } from '../crds/fencedlease.ts';
 import { DEFAULT_CLEANUP_GRACE_MS, reconcileFencedLeaseCleanup, type CleanupObservation, type CleanupOutcome } from './fencedlease-cleanup.ts';
-import { KUBERNETES_ETCD_PREFIX, resolveLeaseTarget } from './fencedlease-target.ts';
+import { DefaultFencedLeasePolicy, KUBERNETES_ETCD_PREFIX, resolveLeaseTarget } from './fencedlease-target.ts';
 
 const NOW = Date.UTC(2026, 4, 1, 12, 0, 0);
 const failed: CleanupOutcome = { kind: 'failed', reason: 'EtcdUnavailable', error: 'connect ECONNREFUSED' };
@@ -69,7 +69,7 @@ describe('resolveLeaseTarget', () => {
   const at = { namespace: 'team-a', name: 'payments' };
 
   it('uses the spec endpoints and the default key directory', () => {
-    const result = resolveLeaseTarget({ ...at, spec: spec({ etcd: { endpoints: ['http://127.0.0.1:2379'] } }), defaultEndpoints: ['http://other:2379'] });
+    const result = resolveLeaseTarget({ ...at, spec: spec({ etcd: { endpoints: ['http://127.0.0.1:2379'] } }), defaultEndpoints: ['http://other:2379'], policy: { ...DefaultFencedLeasePolicy, allowedEndpoints: ['127.0.0.1:2379'] } });
     expect(result).toEqual({
       ok: true,
       value: { name: 'payments', dir: '/manyfold/fencedleases/team-a/payments/', endpoints: ['http://127.0.0.1:2379'], endpointsFrom: 'spec', tls: undefined, auth: undefined },
@@ -77,12 +77,12 @@ describe('resolveLeaseTarget', () => {
   });
 
   it('falls back to the operator default and honours spec.key and credentials', () => {
-    const fromOperator = resolveLeaseTarget({ ...at, spec: spec({ key: '/apps/payments/leader' }), defaultEndpoints: ['http://etcd:2379'] });
+    const fromOperator = resolveLeaseTarget({ ...at, spec: spec({ key: '/apps/payments/leader' }), defaultEndpoints: ['http://etcd:2379'], policy: { keyPrefixes: ['/apps/'], allowedEndpoints: [] } });
     expect(fromOperator.ok && fromOperator.value).toMatchObject({ dir: '/apps/payments/leader/', endpointsFrom: 'operator' });
     const secured = resolveLeaseTarget({
       ...at,
       spec: spec({ etcd: { endpoints: ['https://etcd:2379'], tls: { secretName: 'etcd-tls' }, auth: { secretName: 'etcd-user' } } }),
-      defaultEndpoints: [],
+      defaultEndpoints: ['https://ETCD:2379'],
     });
     expect(secured.ok && secured.value).toMatchObject({ tls: { secretName: 'etcd-tls' }, auth: { secretName: 'etcd-user', usernameKey: 'username', passwordKey: 'password' } });
   });
@@ -103,5 +103,53 @@ describe('resolveLeaseTarget', () => {
     expect(result.field).toBe(field);
     expect(result.message.startsWith(field)).toBe(true);
     expect(result.message).toContain(mention);
+  });
+});
+
+describe('resolveLeaseTarget: the administrator policy (tenancy)', () => {
+  const at = { namespace: 'team-a', name: 'payments' };
+  const refused = (extra: Record<string, unknown>, defaults: string[], policy = DefaultFencedLeasePolicy) => {
+    const result = resolveLeaseTarget({ ...at, spec: spec(extra), defaultEndpoints: defaults, policy });
+    if (result.ok) throw new Error(`expected a refusal, got ${JSON.stringify(result.value)}`);
+    expect(result.forbidden).toBe(true);
+    expect(result.message.startsWith(result.field)).toBe(true);
+    return result;
+  };
+
+  it.each([
+    ['/manyfold/fencedleases/team-b/payments', 'another namespace'],
+    ['/manyfold/fencedleases/', 'every namespace'],
+    ['/manyfold/fencedleases/team-a', "the namespace's whole directory"],
+    ['/manyfold/fencedleases/team-ab/x', 'a namespace whose name extends this one'],
+    ['/other/thing', 'anywhere else'],
+  ])('confines spec.key to the namespace prefix: refuses %s (%s)', (key) => {
+    const result = refused({ key }, ['http://etcd:2379']);
+    expect(result.field).toBe('spec.key');
+    expect(result.message).toContain('/manyfold/fencedleases/team-a/');
+    expect(result.message).toContain('--fencedlease-key-prefixes');
+  });
+
+  it('allows keys below the namespace prefix, and more where the administrator says so ({namespace} substituted)', () => {
+    const own = resolveLeaseTarget({ ...at, spec: spec({ key: '/manyfold/fencedleases/team-a/shared/leader' }), defaultEndpoints: ['http://etcd:2379'] });
+    expect(own.ok && own.value.dir).toBe('/manyfold/fencedleases/team-a/shared/leader/');
+    const policy = { keyPrefixes: ['/manyfold/fencedleases/{namespace}/', '/apps/{namespace}/'], allowedEndpoints: [] };
+    const more = resolveLeaseTarget({ ...at, spec: spec({ key: '/apps/team-a/leader' }), defaultEndpoints: ['http://etcd:2379'], policy });
+    expect(more.ok && more.value.dir).toBe('/apps/team-a/leader/');
+    expect(refused({ key: '/apps/team-b/leader' }, ['http://etcd:2379'], policy).field).toBe('spec.key');
+  });
+
+  it('limits spec.etcd.endpoints to the default etcd and the allowed list, naming the endpoint', () => {
+    const result = refused({ etcd: { endpoints: ['http://etcd:2379', 'http://attacker.example:2379'] } }, ['http://etcd:2379']);
+    expect(result.field).toBe('spec.etcd.endpoints[1]');
+    expect(result.message).toContain('attacker.example');
+    expect(result.message).toContain('--fencedlease-allowed-endpoints');
+    const policy = { ...DefaultFencedLeasePolicy, allowedEndpoints: ['http://attacker.example:2379'] };
+    expect(resolveLeaseTarget({ ...at, spec: spec({ etcd: { endpoints: ['http://etcd:2379', 'http://ATTACKER.example:2379'] } }), defaultEndpoints: ['etcd:2379'], policy }).ok).toBe(true);
+  });
+
+  it('refuses credentials over plaintext http://, even to an allowed etcd', () => {
+    const result = refused({ etcd: { endpoints: ['http://etcd:2379'], auth: { secretName: 'etcd-user' } } }, ['http://etcd:2379']);
+    expect(result.field).toBe('spec.etcd.auth');
+    expect(result.message).toContain('cleartext');
   });
 });

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { parseFencedLeaseSpec } from '../crds/fencedlease.ts';
+import { leaseKey, parseFencedLeaseSpec } from '../crds/fencedlease.ts';
 import { resolveLeaseTarget } from './fencedlease-target.ts';
 
 describe('examples/fenced-lease.yaml', () => {
@@ -18,7 +18,7 @@ describe('examples/fenced-lease.yaml', () => {
     expect(target.value.endpointsFrom).toBe('operator');
     // The TypeScript in the comment must acquire what the object declares.
     expect(text).toContain(`leases.acquire('${lease?.metadata.name ?? ''}'`);
-    expect(text).toContain(`key: '${parsed.value.key ?? ''}'`);
+    expect(text).toContain(`key: '${leaseKey(parsed.value, { namespace: 'payments', name: lease?.metadata.name ?? '' })}'`);
     expect(text).toContain(`ttlSeconds: ${parsed.value.ttlSeconds},`);
     expect(parsed.value.allowedHolders).toContain('payments-0');
   });

@@ -10,6 +10,17 @@
  * `/manyfold/fencedleases/<namespace>/<name>`) plus a trailing `/`. Applications acquire it with
  * `client.acquire(<metadata.name>, { key: <that key>, ... })`.
  *
+ * Tenancy ({@link FencedLeasePolicy}, set by the administrator with operator flags): a
+ * FencedLease must not be a way to reach another tenant's leases or to send a tenant's
+ * Secrets somewhere. So the key directory must lie strictly below one of the policy's
+ * key prefixes, with `{namespace}` standing for the object's namespace (default: only
+ * `/manyfold/fencedleases/<namespace>/`); `spec.etcd.endpoints` must each be the
+ * operator's default etcd or in the policy's allowed endpoints (default: none besides
+ * the default); and credentials (`spec.etcd.auth`) are refused over `http://`, where the
+ * password would travel in cleartext. Each refusal names the field and the flag that
+ * would allow it; the decider reports it as `Ready=False` reason `NotPermitted`, and no
+ * etcd request is made for such a lease (not even its clean-up on deletion).
+ *
  * Limitations: the key directory belongs to the lease entirely: deleting the FencedLease
  * deletes every key under it, so keys under `/registry/` (the Kubernetes API server's
  * prefix in a shared etcd) are refused; other overlaps (one lease's key inside another's)
@@ -21,6 +32,42 @@ import { LeaseConfigError } from '../legos/lease/errors.ts';
 
 /** The etcd prefix of the Kubernetes API server, which a lease must never own. */
 export const KUBERNETES_ETCD_PREFIX = '/registry/';
+
+/** What the administrator lets FencedLeases reach (operator flags; see the module header). */
+export interface FencedLeasePolicy {
+  /**
+   * Key directories a FencedLease of namespace N may use: its key must lie strictly
+   * below one of these, `{namespace}` replaced by N. Each starts and ends with `/`.
+   * Default {@link DefaultFencedLeasePolicy} (`/manyfold/fencedleases/{namespace}/`).
+   */
+  readonly keyPrefixes: readonly string[];
+  /**
+   * etcd endpoints `spec.etcd.endpoints` may name besides the operator's default ones,
+   * as `scheme://host:port` (compared after the same normalization). Default none.
+   */
+  readonly allowedEndpoints: readonly string[];
+}
+
+/** Namespace placeholder in {@link FencedLeasePolicy.keyPrefixes}. */
+export const NamespacePlaceholder = '{namespace}';
+
+/** The policy without administrator settings: own-namespace keys, the default etcd only. */
+export const DefaultFencedLeasePolicy: FencedLeasePolicy = { keyPrefixes: ['/manyfold/fencedleases/{namespace}/'], allowedEndpoints: [] };
+
+/** `scheme://host:port` of an etcd URL (http:// assumed without a scheme), or undefined when not a URL. */
+export function endpointOrigin(endpoint: string): string | undefined {
+  try {
+    const url = new URL(/^[a-z]+:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`);
+    return `${url.protocol}//${url.host}`.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The key prefixes of `policy` for `namespace`. */
+export function keyPrefixesFor(policy: FencedLeasePolicy, namespace: string): string[] {
+  return policy.keyPrefixes.map((p) => p.split(NamespacePlaceholder).join(namespace));
+}
 
 /** Everything the shell needs to reach one FencedLease's keys. */
 export interface LeaseTarget {
@@ -38,8 +85,13 @@ export interface LeaseTarget {
   readonly auth: { readonly secretName: string; readonly usernameKey: string; readonly passwordKey: string } | undefined;
 }
 
-/** A resolved target, or the field at fault and why. */
-export type TargetResult = { readonly ok: true; readonly value: LeaseTarget } | { readonly ok: false; readonly field: string; readonly message: string };
+/**
+ * A resolved target, or the field at fault and why; `forbidden` marks a spec that is
+ * fine in meaning but outside the administrator's {@link FencedLeasePolicy}.
+ */
+export type TargetResult =
+  | { readonly ok: true; readonly value: LeaseTarget }
+  | { readonly ok: false; readonly field: string; readonly message: string; readonly forbidden?: true | undefined };
 
 function specField(libraryField: string): string {
   if (libraryField.startsWith('endpoints')) return `spec.etcd.${libraryField}`;
@@ -56,8 +108,11 @@ export function resolveLeaseTarget(input: {
   readonly name: string;
   readonly spec: FencedLeaseSpec;
   readonly defaultEndpoints: readonly string[];
+  /** What the administrator allows. Default {@link DefaultFencedLeasePolicy}. */
+  readonly policy?: FencedLeasePolicy | undefined;
 }): TargetResult {
   const { spec, namespace, name } = input;
+  const policy = input.policy ?? DefaultFencedLeasePolicy;
   const fromSpec = spec.etcd !== undefined;
   const endpoints = spec.etcd?.endpoints ?? input.defaultEndpoints;
   if (endpoints.length === 0) {
@@ -97,7 +152,36 @@ export function resolveLeaseTarget(input: {
       message: `spec.key: must not be under ${KUBERNETES_ETCD_PREFIX} (the Kubernetes API server's keys); deleting the FencedLease deletes every key under spec.key`,
     };
   }
+  const prefixes = keyPrefixesFor(policy, namespace);
+  if (!prefixes.some((p) => dir.startsWith(p) && dir.length > p.length)) {
+    return {
+      ok: false,
+      forbidden: true,
+      field: 'spec.key',
+      message: `spec.key: ${dir} is outside the key directories this namespace may use (${prefixes.join(', ')}); the administrator allows more with --fencedlease-key-prefixes`,
+    };
+  }
+  if (fromSpec) {
+    const allowed = new Set([...input.defaultEndpoints, ...policy.allowedEndpoints].map(endpointOrigin));
+    const i = endpoints.findIndex((e) => !allowed.has(endpointOrigin(e)));
+    if (i >= 0) {
+      return {
+        ok: false,
+        forbidden: true,
+        field: `spec.etcd.endpoints[${i}]`,
+        message: `spec.etcd.endpoints[${i}]: ${endpoints[i] ?? ''} is not an etcd the administrator allows (the operator default, or --fencedlease-allowed-endpoints)`,
+      };
+    }
+  }
   const auth = spec.etcd?.auth;
+  if (auth && endpoints.some((e) => endpointOrigin(e)?.startsWith('http:'))) {
+    return {
+      ok: false,
+      forbidden: true,
+      field: 'spec.etcd.auth',
+      message: 'spec.etcd.auth: credentials are never sent over plaintext http:// (the password would travel in cleartext); use https:// endpoints with spec.etcd.tls',
+    };
+  }
   return {
     ok: true,
     value: {

@@ -10,7 +10,7 @@
  * While etcd cannot be seen the last known values stay, flagged by the conditions.
  *
  * Conditions: `Ready` (True when etcd answered and the spec is usable; False with
- * `InvalidSpec`, `EtcdUnavailable`, `EtcdAccessDenied` or `CredentialsUnavailable`),
+ * `InvalidSpec`, `NotPermitted` (outside the administrator's policy), `EtcdUnavailable`, `EtcdAccessDenied` or `CredentialsUnavailable`),
  * `Held` (True `Held`/`Acquiring`, False `Free`, Unknown while etcd is not seen) and
  * `HolderAllowed` (False `HolderNotAllowed` while a holder outside `allowedHolders` holds).
  *
@@ -75,7 +75,9 @@ export type EtcdView =
   /** The credentials could not be read (Secret or key missing). */
   | { readonly state: 'credentials'; readonly error: string }
   /** Not looked at: the spec is unusable (`invalid` carries the field and message). */
-  | { readonly state: 'invalid'; readonly message: string };
+  | { readonly state: 'invalid'; readonly message: string }
+  /** Not looked at: the spec reaches outside what the administrator allows (field named). */
+  | { readonly state: 'forbidden'; readonly message: string };
 
 /** A revoke by annotation whose effect is not confirmed yet (kept in memory by the shell). */
 export interface PendingRevoke {
@@ -144,6 +146,7 @@ const notSeen: Record<Exclude<EtcdView['state'], 'observed'>, string> = {
   denied: 'EtcdAccessDenied',
   credentials: 'CredentialsUnavailable',
   invalid: 'InvalidSpec',
+  forbidden: 'NotPermitted',
 };
 
 /** Ready reasons of an etcd that could not be seen for reasons outside the spec (the ones that recover). */
@@ -161,6 +164,8 @@ function readyCondition(etcd: EtcdView): ConditionInput {
       return { type: 'Ready', status: 'False', reason: 'CredentialsUnavailable', message: etcd.error.slice(0, 4096) };
     case 'invalid':
       return { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: etcd.message.slice(0, 4096) };
+    case 'forbidden':
+      return { type: 'Ready', status: 'False', reason: 'NotPermitted', message: etcd.message.slice(0, 4096) };
   }
 }
 
@@ -218,7 +223,7 @@ export function reconcileFencedLease(input: FencedLeaseObservation, now: number)
       // Keep the aim of an unconfirmed revoke: it is retried once etcd is seen again.
       pendingRevoke: input.pendingRevoke,
       events,
-      requeueAfterMs: etcd.state === 'invalid' ? undefined : retryAfterMs(Number.isFinite(since) ? now - since : 0),
+      requeueAfterMs: etcd.state === 'invalid' || etcd.state === 'forbidden' ? undefined : retryAfterMs(Number.isFinite(since) ? now - since : 0),
       reason: `${reason}: ${ready.message}`,
     };
   }

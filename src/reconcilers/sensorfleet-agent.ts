@@ -203,7 +203,7 @@ export function checkFleetMeaning(fleet: { readonly name: string; readonly spec:
     if (hasDotSegments(path)) issues.push({ field, message: 'must not contain . or .. segments' });
     else if (path === '/' || SYSTEM_DIRS.some((dir) => isUnder(path, dir))) issues.push({ field, message: `${what} must not be / or under ${SYSTEM_DIRS.join(', ')}` });
   };
-  hostDir('spec.spool.path', spec.spool.path, 'the spool directory (a writable hostPath)');
+  if (spec.spool.path !== undefined) hostDir('spec.spool.path', spec.spool.path, 'the spool directory (a writable hostPath)');
   spec.sensors.forEach((sensor, i) => {
     const source = sensor.source;
     if (source.type !== 'file' && source.type !== 'stream') return;

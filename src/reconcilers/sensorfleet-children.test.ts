@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { withSensorFleetDefaults, type SensorFleetSpecInput } from '../crds/sensorfleet.ts';
 import { ConfigHashAnnotation, FleetLabel } from './sensorfleet-agent.ts';
-import { AgentUid, desiredChildren, desiredDaemonSet, hostMounts, isApplied, type ChildrenInput } from './sensorfleet-children.ts';
+import { AgentGid, AgentUid, desiredChildren, desiredDaemonSet, hostMounts, isApplied, type ChildrenInput } from './sensorfleet-children.ts';
 
 const input = (spec: SensorFleetSpecInput, extra: Partial<ChildrenInput> = {}): ChildrenInput => ({
   name: 'edge',
@@ -11,6 +11,7 @@ const input = (spec: SensorFleetSpecInput, extra: Partial<ChildrenInput> = {}): 
   spec: withSensorFleetDefaults(spec),
   config: { text: '{}\n', hash: 'abc123' },
   defaultImage: 'ghcr.io/manyfold-dev/manyfold:0.1.0',
+  spoolRoot: '/var/lib/manyfold/spool',
   ...extra,
 });
 
@@ -29,8 +30,8 @@ type Pod = {
   serviceAccountName: string;
   nodeSelector?: Record<string, string>;
   tolerations?: unknown[];
+  initContainers?: unknown[];
   securityContext: Record<string, unknown>;
-  initContainers: { name: string; securityContext: Record<string, unknown>; command: string[] }[];
   containers: { name: string; image: string; args: string[]; env: { name: string; valueFrom: { fieldRef: { fieldPath: string } } }[]; securityContext: Record<string, unknown>; resources: { requests: object; limits: object }; volumeMounts: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[] }[];
   volumes: { name: string; hostPath?: { path: string; type?: string }; configMap?: { name: string } }[];
 };
@@ -49,14 +50,13 @@ describe('the agent DaemonSet', () => {
     expect(desiredDaemonSet(input({ ...spec, image: 'example.com/agent:2' })).object).toMatchObject({ spec: { template: { spec: { containers: [{ image: 'example.com/agent:2' }] } } } });
   });
 
-  it('is locked down: non-root, read-only root, no escalation, no capabilities, RuntimeDefault seccomp, limits', () => {
+  it('is locked down and has no root container at all: non-root, read-only root, no escalation, no capabilities, RuntimeDefault seccomp, limits', () => {
     expect(agent?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: AgentUid, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } });
-    expect(pod.securityContext).toMatchObject({ fsGroup: AgentUid, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: AgentUid, runAsGroup: AgentGid, fsGroup: AgentGid, seccompProfile: { type: 'RuntimeDefault' } });
     expect(agent?.resources.requests).toBeDefined();
     expect(agent?.resources.limits).toEqual({ cpu: '500m', memory: '256Mi' });
-    // The only root step holds CAP_CHOWN alone and cannot escalate.
-    expect(pod.initContainers[0]?.securityContext).toMatchObject({ runAsUser: 0, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['CHOWN'] } });
-    expect(pod.initContainers[0]?.command).toContain('/var/lib/manyfold/spool/sensors_edge');
+    expect(pod.initContainers).toBeUndefined();
+    expect(pod.containers).toHaveLength(1);
   });
 
   it('selects and tolerates as the spec says, and is owned by the fleet', () => {
@@ -67,12 +67,14 @@ describe('the agent DaemonSet', () => {
     expect(ds.object['spec']).toMatchObject({ selector: { matchLabels: { [FleetLabel]: 'edge' } } });
   });
 
-  it('mounts the config directory read-only (no subPath, so it reloads), the spool hostPath, and host sensor files read-only', () => {
+  it("mounts the config directory read-only (no subPath, so it reloads), only this fleet's spool directory, and host sensor files read-only", () => {
     const mounts = new Map((agent?.volumeMounts ?? []).map((m) => [m.mountPath, m]));
     expect(mounts.get('/etc/manyfold/agent')).toMatchObject({ readOnly: true });
-    expect([...mounts.values()].every((m) => m.subPath === undefined)).toBe(true);
+    expect([...mounts.values()].filter((m) => m.subPath !== undefined)).toEqual([{ name: 'spool', mountPath: '/var/lib/manyfold/spool', subPath: 'sensors/edge' }]);
     expect(pod.volumes.find((v) => v.name === 'config')?.configMap?.name).toBe('edge-agent');
-    expect(pod.volumes.find((v) => v.name === 'spool')?.hostPath).toEqual({ path: '/var/lib/manyfold/spool', type: 'DirectoryOrCreate' });
+    // The root must exist (the kubelet creates only the fleet's subPath in it, with the root's mode).
+    expect(pod.volumes.find((v) => v.name === 'spool')?.hostPath).toEqual({ path: '/var/lib/manyfold/spool', type: 'Directory' });
+    expect(podOf(desiredDaemonSet(input(spec, { spoolRoot: '/data/spool' }))).volumes.find((v) => v.name === 'spool')?.hostPath?.path).toBe('/data/spool');
     expect(mounts.get('/var/lib/door/state')).toMatchObject({ readOnly: true });
     expect(mounts.get('/run/gps.sock')).toMatchObject({ readOnly: true });
     expect(mounts.has('/sys/class/thermal/thermal_zone0/temp')).toBe(false);

@@ -13,14 +13,29 @@
  * the DaemonSet object, not on its pod template; only changes that need new pods
  * (image, spool path, selector, tolerations, host mounts) roll the DaemonSet.
  *
+ * No root anywhere: every container runs as {@link AgentUid}/{@link AgentGid} with no
+ * capabilities, no privilege escalation, a read-only root filesystem and the runtime's
+ * seccomp profile. The spool is the hostPath of the administrator's spool root (type
+ * `Directory`: it must exist; see sensorfleet-policy.ts for how to prepare it), mounted
+ * with `subPath: <namespace>/<fleet>`: the kubelet creates that directory with the
+ * root's mode (and, under a setgid root, its group), so a non-root agent can write it
+ * without a root init container, and the container sees only its own fleet's spool.
+ *
+ * Pod Security: the pod meets the `restricted` standard in every check but one,
+ * "Volume Types" (restricted) / "HostPath Volumes" (baseline): it mounts hostPath
+ * volumes (the spool, and any sensor or sink paths the administrator allowed). So its
+ * namespace needs `pod-security.kubernetes.io/enforce: privileged`; no other check is
+ * relaxed (test/integration/tenancy-sensorfleet.test.ts shows the API server's verdict).
+ *
  * Limitations: stream sources on character devices need device access that an
  * unprivileged pod does not have (Unix sockets work); the agent's resources are fixed
- * (see {@link AgentResources}); the init container assumes the image has `node` on
- * its PATH, as the Manyfold image does.
+ * (see {@link AgentResources}); the spool root must be prepared on each node by the
+ * administrator (group-writable for {@link AgentGid}), or the agents cannot write it.
  */
 import { API_VERSION } from '../crds/common.ts';
 import type { SensorFleetSpec } from '../crds/sensorfleet.ts';
 import { childKey, type DesiredChild as SharedDesiredChild } from './decision.ts';
+import { AgentGid, fleetSpoolSubPath } from './sensorfleet-policy.ts';
 import {
   ConfigDir,
   ConfigHashAnnotation,
@@ -36,8 +51,9 @@ import {
 
 /** The image the operator runs when `spec.image` is omitted and it was not told its own. */
 export const DefaultAgentImage = 'ghcr.io/manyfold-dev/manyfold:0.1.0';
-/** UID and GID the agent runs as (distroless `nonroot`). */
+/** UID the agent runs as (distroless `nonroot`); its GID is {@link AgentGid}. */
 export const AgentUid = 65532;
+export { AgentGid } from './sensorfleet-policy.ts';
 /** Requests and limits of the agent container: small, for edge devices. */
 export const AgentResources = {
   requests: { cpu: '50m', memory: '96Mi' },
@@ -62,6 +78,8 @@ export interface ChildrenInput {
   readonly config: { readonly text: string; readonly hash: string };
   /** Image when `spec.image` is omitted (the operator's own). */
   readonly defaultImage: string;
+  /** The administrator's spool root on the nodes (the fleet's spool is `<root>/<namespace>/<fleet>`). */
+  readonly spoolRoot: string;
 }
 
 function labels(fleet: string): Record<string, string> {
@@ -100,18 +118,6 @@ export function hostMounts(spec: SensorFleetSpec): { name: string; path: string;
   return [...mounts.values()].sort((a, b) => a.path.localeCompare(b.path));
 }
 
-/**
- * Makes the fleet's spool directory on the host owned by the agent's UID. fsGroup does
- * not apply to hostPath volumes (the kubelet creates them root-owned, mode 0755), so
- * without this a non-root agent could not write its spool.
- */
-const prepareSpool = [
-  "const fs=require('node:fs'),p=require('node:path');",
-  'const [d,u,g]=process.argv.slice(1);const uid=Number(u),gid=Number(g);',
-  'fs.mkdirSync(d,{recursive:true,mode:0o750});',
-  'if(fs.statSync(d).uid!==uid){fs.chownSync(d,uid,gid);for(const f of fs.readdirSync(d))fs.chownSync(p.join(d,f),uid,gid);}',
-].join('');
-
 /** The DaemonSet running `manyfold agent` on the selected nodes. */
 export function desiredDaemonSet(input: ChildrenInput): DesiredChild {
   const { spec } = input;
@@ -119,7 +125,6 @@ export function desiredDaemonSet(input: ChildrenInput): DesiredChild {
   const image = spec.image ?? input.defaultImage;
   const selector = { [FleetLabel]: input.name, 'app.kubernetes.io/component': 'sensor-agent' };
   const mounts = hostMounts(spec);
-  const fleetSpool = `${SpoolDir}/${input.namespace}_${input.name}`;
   const container = {
     name: 'agent',
     image,
@@ -138,7 +143,7 @@ export function desiredDaemonSet(input: ChildrenInput): DesiredChild {
     securityContext: {
       runAsNonRoot: true,
       runAsUser: AgentUid,
-      runAsGroup: AgentUid,
+      runAsGroup: AgentGid,
       readOnlyRootFilesystem: true,
       allowPrivilegeEscalation: false,
       privileged: false,
@@ -146,30 +151,10 @@ export function desiredDaemonSet(input: ChildrenInput): DesiredChild {
     },
     volumeMounts: [
       { name: 'config', mountPath: ConfigDir, readOnly: true },
-      { name: 'spool', mountPath: SpoolDir },
+      { name: 'spool', mountPath: SpoolDir, subPath: fleetSpoolSubPath(input.namespace, input.name) },
       { name: 'tmp', mountPath: '/tmp' },
       ...mounts.map((m) => ({ name: m.name, mountPath: m.path, readOnly: m.readOnly })),
     ],
-  };
-  // The one root step, kept as small as it can be: chown of this fleet's spool
-  // directory with only CAP_CHOWN. The pod needs a privileged-level namespace for its
-  // hostPath volume anyway, so this widens nothing Pod Security admits.
-  const init = {
-    name: 'spool-permissions',
-    image,
-    imagePullPolicy: 'IfNotPresent',
-    command: ['node', '-e', prepareSpool, fleetSpool, String(AgentUid), String(AgentUid)],
-    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
-    securityContext: {
-      runAsNonRoot: false,
-      runAsUser: 0,
-      runAsGroup: 0,
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      privileged: false,
-      capabilities: { drop: ['ALL'], add: ['CHOWN'] },
-    },
-    volumeMounts: [{ name: 'spool', mountPath: SpoolDir }],
   };
   const podSpec = {
     serviceAccountName: name,
@@ -177,21 +162,20 @@ export function desiredDaemonSet(input: ChildrenInput): DesiredChild {
     ...(spec.nodeSelector && Object.keys(spec.nodeSelector).length > 0 ? { nodeSelector: spec.nodeSelector } : {}),
     ...(spec.tolerations && spec.tolerations.length > 0 ? { tolerations: spec.tolerations } : {}),
     terminationGracePeriodSeconds: 30,
-    // fsGroup makes the projected ServiceAccount token readable by the agent (the init
-    // container runs as another UID, so the kubelet cannot give the token to one user);
-    // it does not reach the hostPath spool, which the init container chowns instead.
+    // fsGroup makes the projected ServiceAccount token and the config readable by the
+    // agent; it does not reach hostPath volumes (see the module header for the spool).
     securityContext: {
+      runAsNonRoot: true,
       runAsUser: AgentUid,
-      runAsGroup: AgentUid,
-      fsGroup: AgentUid,
+      runAsGroup: AgentGid,
+      fsGroup: AgentGid,
       fsGroupChangePolicy: 'OnRootMismatch',
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    initContainers: [init],
     containers: [container],
     volumes: [
       { name: 'config', configMap: { name, items: [{ key: ConfigKey, path: ConfigKey }], defaultMode: 0o444 } },
-      { name: 'spool', hostPath: { path: spec.spool.path, type: 'DirectoryOrCreate' } },
+      { name: 'spool', hostPath: { path: input.spoolRoot, type: 'Directory' } },
       { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
       ...mounts.map((m) => ({ name: m.name, hostPath: { path: m.path, ...(m.type ? { type: m.type } : {}) } })),
     ],

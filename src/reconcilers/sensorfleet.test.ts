@@ -70,6 +70,8 @@ function daemonSet(facts: { desired: number; ready: number; updated?: number; av
   };
 }
 
+import { DefaultSensorFleetPolicy } from './sensorfleet-policy.ts';
+
 function observation(overrides: Partial<FleetObservation> & { specInput?: SensorFleetSpecInput } = {}): FleetObservation {
   const { specInput, ...rest } = overrides;
   return {
@@ -235,7 +237,8 @@ describe('reconcileSensorFleet', () => {
     // Only the DaemonSet's annotation changed, not its pod template.
     expect((ds?.object['spec'] as { template: unknown }).template).toEqual((children.DaemonSet as { spec: { template: unknown } }).spec.template);
     expect(configChange.events.map((e) => e.reason)).toContain('ConfigPublished');
-    const imageChange = reconcileSensorFleet(observation({ children, specInput: { ...baseSpec, image: 'example.com/agent:2' } }), NOW);
+    const policy = { ...DefaultSensorFleetPolicy, allowedImages: ['example.com/agent:2'] };
+    const imageChange = reconcileSensorFleet(observation({ children, policy, specInput: { ...baseSpec, image: 'example.com/agent:2' } }), NOW);
     expect(imageChange.apply.map((c) => c.kind)).toEqual(['DaemonSet']);
     expect(imageChange.status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut' });
   });
@@ -243,7 +246,7 @@ describe('reconcileSensorFleet', () => {
   it('is Ready when every desired node is ready and reporting, and explains otherwise', () => {
     const nodes = ['a', 'b'].map((name) => ({ name, labels: { edge: 'true' } }));
     const fresh = (node: string) => lease({ node, ageMs: 1000, health: 'ok', backlog: 5, sampleAgeMs: 1000 });
-    const children = applied(desiredChildren({ name: 'edge', namespace: 'sensors', uid: 'uid-1', spec: withSensorFleetDefaults(baseSpec), config: { text: '', hash: '' }, defaultImage: 'x' }), daemonSet({ desired: 2, ready: 2 }));
+    const children = applied(desiredChildren({ name: 'edge', namespace: 'sensors', uid: 'uid-1', spec: withSensorFleetDefaults(baseSpec), config: { text: '', hash: '' }, defaultImage: 'x', spoolRoot: '/var/lib/manyfold/spool' }), daemonSet({ desired: 2, ready: 2 }));
     const ready = reconcileSensorFleet(observation({ nodes, heartbeats: [fresh('a'), fresh('b')], children: { DaemonSet: children.DaemonSet } }), NOW);
     expect(ready.status.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'AllNodesReporting' });
     expect(ready.events.map((e) => e.reason)).toContain('FleetReady');

@@ -14,7 +14,9 @@
  * - Conditions: `Ready` (every desired node's agent ready and reporting), `Degraded`
  *   (more than `degradedStaleFraction` of the nodes stale, or agents reporting
  *   `error`), `Progressing` (the DaemonSet rolling out); `InvalidSpec` on Ready for
- *   specs valid in shape but not in meaning, naming the field.
+ *   specs valid in shape but not in meaning, `NotPermitted` for specs beyond the
+ *   administrator's policy (images, host paths, tolerations; sensorfleet-policy.ts),
+ *   each naming the field; nothing is applied for either.
  * - Write budget: backlog and last sample change with every heartbeat; when nothing
  *   else changed they are written at most once per heartbeat interval (at least 2 s).
  * - Requeue: at the next moment a Lease turns stale or may be removed (heartbeats that
@@ -33,6 +35,7 @@ import { jsonEqual, setConditions, type Condition, type ConditionInput } from '.
 import { invalidSpecConditions, invalidSpecEvent, type ApplyOutcome, type Decision, type ObjectObservation, type PlannedEvent } from './decision.ts';
 import { agentConfig, agentName, checkFleetMeaning, configHash, heartbeatIntervalSeconds, renderAgentConfig } from './sensorfleet-agent.ts';
 import { desiredChildren, isApplied, type DesiredChild, type FleetChildKind } from './sensorfleet-children.ts';
+import { DefaultSensorFleetPolicy, checkFleetPolicy, type SensorFleetPolicy } from './sensorfleet-policy.ts';
 import { fleetHealth, type FleetHealth, type HeartbeatLease, type ObservedNode } from './sensorfleet-health.ts';
 
 export type { HeartbeatLease, ObservedNode } from './sensorfleet-health.ts';
@@ -41,6 +44,8 @@ export type { HeartbeatLease, ObservedNode } from './sensorfleet-health.ts';
 export interface FleetObservation extends ObjectObservation<SensorFleetSpec, SensorFleetStatus> {
   /** Image when `spec.image` is omitted. */
   readonly defaultImage: string;
+  /** The administrator's limits (images, spool root, host paths, tolerations). Default {@link DefaultSensorFleetPolicy}. */
+  readonly policy?: SensorFleetPolicy | undefined;
   /** Observed children by kind (as cached; status included), absent when not created. */
   readonly children: Partial<Readonly<Record<FleetChildKind, unknown>>>;
   readonly nodes: readonly ObservedNode[];
@@ -100,19 +105,23 @@ const percent = (fraction: number) => `${Math.round(fraction * 1000) / 10}%`;
 const MIN_REFRESH_MS = 2000;
 const MIN_REQUEUE_MS = 250;
 
-function invalidPlan(fleet: FleetObservation, message: string, at: { now: string; generation: number }): FleetPlan {
+/**
+ * The plan for a spec that cannot be acted on: reason `InvalidSpec` (not meaningful) or
+ * `NotPermitted` (outside the administrator's policy), with the fields named.
+ */
+function invalidPlan(fleet: FleetObservation, message: string, at: { now: string; generation: number }, reason: 'InvalidSpec' | 'NotPermitted' = 'InvalidSpec'): FleetPlan {
   const previous = fleet.status;
   const conditions = setConditions(
     previous?.conditions as Condition[] | undefined,
-    invalidSpecConditions(message, 'nothing is applied until the spec is fixed; running agents keep their last config'),
+    invalidSpecConditions(message, 'nothing is applied until the spec is fixed; running agents keep their last config').map((c) => ({ ...c, reason })),
     at,
   );
-  const wasInvalid = previous?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'InvalidSpec' && c.message === message) ?? false;
+  const wasInvalid = previous?.conditions?.some((c) => c.type === 'Ready' && c.reason === reason && c.message === message) ?? false;
   return {
     apply: [],
     delete: [],
     status: { ...(previous ?? {}), observedGeneration: fleet.generation, conditions },
-    events: wasInvalid ? [] : [invalidSpecEvent(message)],
+    events: wasInvalid ? [] : [{ ...invalidSpecEvent(message), reason }],
     requeueAfterMs: undefined,
     configHash: undefined,
     health: undefined,
@@ -204,11 +213,14 @@ export function reconcileSensorFleet(fleet: FleetObservation, now: number): Flee
   const spec = fleet.spec.value;
   const issues = checkFleetMeaning({ name: fleet.name, spec });
   if (issues.length > 0) return invalidPlan(fleet, issues.map((i) => `${i.field}: ${i.message}`).join('; '), at);
+  const policy = fleet.policy ?? DefaultSensorFleetPolicy;
+  const refused = checkFleetPolicy({ namespace: fleet.namespace, spec }, policy, fleet.defaultImage);
+  if (refused.length > 0) return invalidPlan(fleet, refused.map((i) => `${i.field}: ${i.message}`).join('; '), at, 'NotPermitted');
 
   const identity = { namespace: fleet.namespace, name: fleet.name, uid: fleet.uid, generation: fleet.generation };
   const text = renderAgentConfig(agentConfig(identity, spec));
   const hash = configHash(text);
-  const children = desiredChildren({ name: fleet.name, namespace: fleet.namespace, uid: fleet.uid, spec, config: { text, hash }, defaultImage: fleet.defaultImage });
+  const children = desiredChildren({ name: fleet.name, namespace: fleet.namespace, uid: fleet.uid, spec, config: { text, hash }, defaultImage: fleet.defaultImage, spoolRoot: policy.spoolRoot });
   const frozen = fleet.killSwitch.engaged;
   const apply = frozen ? [] : children.filter((c) => !isApplied(c.object, fleet.children[c.kind]));
   const health = fleetHealth({ heartbeats: fleet.heartbeats, nodes: fleet.nodes, nodeSelector: spec.nodeSelector, staleAfterSeconds: spec.staleAfterSeconds, now });

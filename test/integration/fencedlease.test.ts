@@ -17,6 +17,7 @@ import { FencedLeaseType, fencedLeaseController } from '../../src/controllers/fe
 import { ensurePki } from '../../src/devcluster/pki.ts';
 import type { FencedLeaseStatus } from '../../src/crds/fencedlease.ts';
 import { createLeaseClient, type LeaseClient, type LeaseHandle } from '../../src/legos/lease/index.ts';
+import { DefaultFencedLeasePolicy } from '../../src/reconcilers/fencedlease-target.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { KubeApiError } from '../../src/kube/errors.ts';
 import { Resources } from '../../src/kube/resources.ts';
@@ -38,6 +39,8 @@ describe('FencedLease controller', () => {
   let apps: LeaseClient;
   let raw: Etcd3;
   const handles: LeaseHandle[] = [];
+  /** The etcds the administrator lets FencedLeases name (the tests add theirs as they start them). */
+  const allowedEndpoints: string[] = [];
 
   const lease = (name: string, spec: Record<string, unknown>): Lease => ({ apiVersion: 'manyfold.dev/v1alpha1', kind: 'FencedLease', metadata: { name, namespace: ns.name }, spec });
   const onEtcd = (extra: Record<string, unknown> = {}) => ({ ttlSeconds: 10, etcd: { endpoints: etcd.endpoints }, ...extra });
@@ -66,7 +69,11 @@ describe('FencedLease controller', () => {
     raw = new Etcd3({ hosts: etcd.endpoints });
     apps = createLeaseClient({ endpoints: etcd.endpoints });
     const defaults = inject('etcdEndpoint') ? [inject('etcdEndpoint')] : etcd.endpoints;
-    operator = await startManager([fencedLeaseController({ defaultEndpoints: defaults, operatorNamespace: 'manyfold-system', cleanupGraceMs: CLEANUP_GRACE_MS, clientDefaults: { requestTimeoutMs: 2000 } })]);
+    allowedEndpoints.push(...etcd.endpoints);
+    const policy = { ...DefaultFencedLeasePolicy, allowedEndpoints };
+    operator = await startManager([
+      fencedLeaseController({ defaultEndpoints: defaults, policy, operatorNamespace: 'manyfold-system', cleanupGraceMs: CLEANUP_GRACE_MS, clientDefaults: { requestTimeoutMs: 2000 } }),
+    ]);
   });
   afterAll(async () => {
     await Promise.all(handles.map((h) => h.release()));
@@ -182,20 +189,31 @@ describe('FencedLease controller', () => {
     expect(await events('kappa', 'KillSwitchReleased')).toHaveLength(1);
   });
 
-  it('reports a spec valid in shape but not in meaning, and missing credentials', async () => {
+  it('reports a spec valid in shape but not in meaning, and credentials over plaintext', async () => {
     await apply(lease('noport', { ttlSeconds: 10, etcd: { endpoints: ['http://127.0.0.1'] } }));
     const invalid = await untilLease('noport InvalidSpec', 'noport', (l) => condition(l, 'Ready')?.reason === 'InvalidSpec');
     expect(condition(invalid, 'Ready')?.message).toContain('spec.etcd.endpoints[0]');
-    await apply(lease('nocreds', onEtcd({ etcd: { endpoints: etcd.endpoints, auth: { secretName: 'etcd-user' } } })));
-    const missing = await untilLease('nocreds CredentialsUnavailable', 'nocreds', (l) => condition(l, 'Ready')?.reason === 'CredentialsUnavailable');
-    expect(condition(missing, 'Ready')?.message).toContain(`Secret ${ns.name}/etcd-user (spec.etcd.auth.secretName) not found`);
+    await apply(lease('plaintext', onEtcd({ etcd: { endpoints: etcd.endpoints, auth: { secretName: 'etcd-user' } } })));
+    const refused = await untilLease('plaintext NotPermitted', 'plaintext', (l) => condition(l, 'Ready')?.reason === 'NotPermitted');
+    expect(condition(refused, 'Ready')?.message).toContain('spec.etcd.auth: credentials are never sent over plaintext http://');
   });
 
-  it('connects with the user and password of a Secret, and reports refused credentials', async () => {
-    const secured = await EtcdCluster.start({ name: 'flease-auth' });
-    const setup = new Etcd3({ hosts: secured.endpoints });
+  it('connects over TLS with the user and password of a Secret, and reports refused and missing credentials', async () => {
+    const pkiDir = await mkdtemp(join(tmpdir(), 'manyfold-flease-auth-pki-'));
+    const pki = await ensurePki(pkiDir, [{ file: 'etcd-client', user: 'flease-health', groups: [] }]);
+    const health = pki.clients['etcd-client']!;
+    const secured = await EtcdCluster.start({
+      name: 'flease-auth',
+      tls: { caCert: pki.caCert, serverCert: pki.serverCert, serverKey: pki.serverKey, clientCert: health.cert, clientKey: health.key },
+      clientCertAuth: false,
+    });
+    allowedEndpoints.push(...secured.endpoints);
+    const ca = await readFile(pki.caCert);
+    const setup = new Etcd3({ hosts: secured.endpoints, credentials: { rootCertificate: ca } });
     const user = { username: 'root', password: 'lease-pw' };
+    const tls = { secretName: 'etcd-ca' };
     try {
+      await admin.create(Resources.Secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'etcd-ca', namespace: ns.name }, data: { 'ca.crt': ca.toString('base64') } });
       await setup.role('root').create().catch(() => undefined);
       await setup.user('root').create(user.password);
       await setup.user('root').addRole('root');
@@ -208,9 +226,12 @@ describe('FencedLease controller', () => {
       });
       await admin.create(Resources.Secret, secret('etcd-root', user.password));
       await admin.create(Resources.Secret, secret('etcd-wrong', 'nope'));
-      await apply(lease('secured', { ttlSeconds: 10, etcd: { endpoints: secured.endpoints, auth: { secretName: 'etcd-root' } } }));
-      await apply(lease('refused', { ttlSeconds: 10, etcd: { endpoints: secured.endpoints, auth: { secretName: 'etcd-wrong' } } }));
-      const app = createLeaseClient({ endpoints: secured.endpoints, auth: user });
+      await apply(lease('secured', { ttlSeconds: 10, etcd: { endpoints: secured.endpoints, tls, auth: { secretName: 'etcd-root' } } }));
+      await apply(lease('refused', { ttlSeconds: 10, etcd: { endpoints: secured.endpoints, tls, auth: { secretName: 'etcd-wrong' } } }));
+      await apply(lease('nocreds', { ttlSeconds: 10, etcd: { endpoints: secured.endpoints, tls, auth: { secretName: 'etcd-user' } } }));
+      const missing = await untilLease('nocreds CredentialsUnavailable', 'nocreds', (l) => condition(l, 'Ready')?.reason === 'CredentialsUnavailable');
+      expect(condition(missing, 'Ready')?.message).toContain(`Secret ${ns.name}/etcd-user (spec.etcd.auth.secretName) not found`);
+      const app = createLeaseClient({ endpoints: secured.endpoints, tls: { ca }, auth: user });
       try {
         const h = await app.acquire('secured', { key: keyOf('secured'), ttlSeconds: 10, identity: 'app-s' });
         await untilLease('secured held by app-s', 'secured', (l) => l.status?.holder === 'app-s' && l.status.fencingToken === h.fencingToken.toString());
@@ -229,6 +250,7 @@ describe('FencedLease controller', () => {
     } finally {
       setup.close();
       await secured.stop();
+      await rm(pkiDir, { recursive: true, force: true });
     }
   });
 
@@ -240,6 +262,7 @@ describe('FencedLease controller', () => {
       name: 'flease-tls',
       tls: { caCert: pki.caCert, serverCert: pki.serverCert, serverKey: pki.serverKey, clientCert: client.cert, clientKey: client.key },
     });
+    allowedEndpoints.push(...secured.endpoints);
     try {
       expect(secured.endpoints[0]).toMatch(/^https:/);
       const pem = async (path: string) => (await readFile(path)).toString('base64');

@@ -24,6 +24,7 @@ import { SensorFleetType, sensorFleetController } from '../../src/controllers/se
 import type { SensorFleetSpecInput, SensorFleetStatus } from '../../src/crds/sensorfleet.ts';
 import { fakeNode } from '../../src/devcluster/nodes.ts';
 import { FleetLabel, heartbeatLeaseName } from '../../src/reconcilers/sensorfleet-agent.ts';
+import { DefaultSensorFleetPolicy } from '../../src/reconcilers/sensorfleet-policy.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
@@ -196,7 +197,9 @@ describe('SensorFleet controller', () => {
       await admin.deleteIfExists(Resources.Node, { name });
       await admin.create(Resources.Node, { ...node, metadata: { ...node.metadata, labels: { ...node.metadata.labels, ...(i < 2 ? { [selectorKey]: ns.name } : {}) } } });
     }
-    operator = await startManager([sensorFleetController({ operatorNamespace: 'manyfold-system' })]);
+    // The administrator lets fleets read the test's sensor directory and tolerate the test taint.
+    const policy = { ...DefaultSensorFleetPolicy, sensorRoots: [workDir], allowedTolerationKeys: ['edge'] };
+    operator = await startManager([sensorFleetController({ operatorNamespace: 'manyfold-system', policy })]);
   });
   afterAll(async () => {
     await agents?.killAll();
@@ -230,7 +233,9 @@ describe('SensorFleet controller', () => {
     });
     const volumes = new Map(pod.volumes.map((v) => [v['name'], v]));
     expect(volumes.get('config')).toMatchObject({ configMap: { name: 'edge-agent' } });
-    expect(volumes.get('spool')).toMatchObject({ hostPath: { path: '/var/lib/manyfold/spool', type: 'DirectoryOrCreate' } });
+    expect(volumes.get('spool')).toMatchObject({ hostPath: { path: '/var/lib/manyfold/spool', type: 'Directory' } });
+    expect((pod.containers[0]?.['volumeMounts'] as Record<string, unknown>[] | undefined)?.find((m) => m['name'] === 'spool')).toMatchObject({ subPath: `${ns.name}/edge` });
+    expect(pod['initContainers']).toBeUndefined();
     // The file sensor's path is mounted read-only from the node.
     expect(pod.volumes.some((v) => (v['hostPath'] as { path?: string } | undefined)?.path === sensorFile)).toBe(true);
 

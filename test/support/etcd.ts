@@ -115,18 +115,25 @@ export class EtcdCluster {
   readonly #initialCluster: string;
   readonly #tlsFiles: EtcdTlsFiles | undefined;
   readonly #tls: TlsMaterial | undefined;
+  readonly #clientCertAuth: boolean;
 
-  private constructor(binary: string, root: string, members: EtcdMember[], tls?: { files: EtcdTlsFiles; material: TlsMaterial }) {
+  private constructor(binary: string, root: string, members: EtcdMember[], tls?: { files: EtcdTlsFiles; material: TlsMaterial; clientCertAuth: boolean }) {
     this.#binary = binary;
     this.#root = root;
     this.members = members;
     this.#tlsFiles = tls?.files;
     this.#tls = tls?.material;
+    this.#clientCertAuth = tls?.clientCertAuth ?? true;
     this.#initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   }
 
   /** Starts `size` members (1 or 3) and waits until every one reports healthy. */
-  static async start(options: { size?: 1 | 3; name?: string; tls?: EtcdTlsFiles } = {}): Promise<EtcdCluster> {
+  /**
+   * @param options.clientCertAuth with `tls`, whether clients must present a certificate
+   *   (`--client-cert-auth`); false serves TLS to clients that authenticate otherwise
+   *   (user and password). Default true.
+   */
+  static async start(options: { size?: 1 | 3; name?: string; tls?: EtcdTlsFiles; clientCertAuth?: boolean } = {}): Promise<EtcdCluster> {
     const size = options.size ?? 1;
     const files = options.tls;
     const material = files
@@ -146,7 +153,7 @@ export class EtcdCluster {
         process: undefined,
       });
     }
-    const cluster = new EtcdCluster(binary, root, members, files && material ? { files, material } : undefined);
+    const cluster = new EtcdCluster(binary, root, members, files && material ? { files, material, clientCertAuth: options.clientCertAuth ?? true } : undefined);
     try {
       for (let i = 0; i < size; i++) cluster.#spawn(i);
       await Promise.all(members.map((_, i) => cluster.waitHealthy(i)));
@@ -188,7 +195,12 @@ export class EtcdCluster {
         '--unsafe-no-fsync',
         '--log-level=warn',
         ...(this.#tlsFiles
-          ? [`--cert-file=${this.#tlsFiles.serverCert}`, `--key-file=${this.#tlsFiles.serverKey}`, `--trusted-ca-file=${this.#tlsFiles.caCert}`, '--client-cert-auth']
+          ? [
+              `--cert-file=${this.#tlsFiles.serverCert}`,
+              `--key-file=${this.#tlsFiles.serverKey}`,
+              `--trusted-ca-file=${this.#tlsFiles.caCert}`,
+              ...(this.#clientCertAuth ? ['--client-cert-auth'] : []),
+            ]
           : []),
       ],
     });
