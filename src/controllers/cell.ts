@@ -137,6 +137,7 @@ export function cellController(options: CellControllerOptions): ControllerSpec {
     owns: CellChildTypes,
     ownsSelector: stampedOnly,
     concurrency: options.concurrency ?? 8,
+    memories: { cell_forced_apply: forcedAt },
     watches: [labelWatch(Resources.EndpointSlice, CellLabel), ...placementWatches(providers)],
     reconcile: async (ctx) => {
       const { observation, objects, slices } = observeCell(ctx, providers);

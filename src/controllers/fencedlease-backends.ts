@@ -25,24 +25,17 @@
  * second (and one at a time) goes to it; the other reads get the last error at once, so
  * an etcd that swallows packets holds one worker, not all of them.
  *
- * Status memory: within a term this operator is the only writer of a FencedLease's
- * status, so the last status it wrote (per object uid) is the current one, even while the
- * informer cache still shows an older copy. Reconciles read that memory first: a holder
- * change seen by the etcd watch right after a revoke must not meet a cached status
- * without the nonce just recorded, or the nonce would act again on the successor.
+ * Status memory lives in one place, the term's writer (`FencedWriter.statusOf`, read
+ * through the shell's `ctx.status`): a holder change seen by the etcd watch right after a
+ * revoke must not meet a cached status without the nonce just recorded. The uids whose
+ * finalizer was removed are remembered by the shell (runtime/shell.ts).
  *
- * The same reasoning makes it remember (bounded) the uids whose finalizer it removed: the
- * watch enqueues the key again after the clean-up deleted the keys, and a cache that
- * still shows the object with its finalizer must not clean up a second time.
- *
- * Limitations: pending revokes and the status memory live in memory and are lost with
- * the term (at most once, see the decider); a watch that keeps failing is restarted with
+ * Limitations: pending revokes live in memory and are lost with the term (at most once, see the decider); a watch that keeps failing is restarted with
  * backoff up to 30 s.
  */
 import { type Clock, SystemClock } from '../legos/clock.ts';
 import { BackoffPolicy } from '../legos/retry.ts';
 import { LeaseUnavailableError, createLeaseClient, type LeaseClient, type LeaseClientOptions, type LeaseObservation } from '../legos/lease/index.ts';
-import type { FencedLeaseStatus } from '../crds/fencedlease.ts';
 import type { PendingRevoke } from '../reconcilers/fencedlease.ts';
 import type { Source } from '../runtime/controller.ts';
 import { silentLogger, type Logger } from '../runtime/log.ts';
@@ -52,8 +45,6 @@ import type { BackendConfig } from './fencedlease-credentials.ts';
 export const DEFAULT_MAX_LEASES = 10_000;
 /** Default health probe interval of each etcd client, ms. */
 export const DEFAULT_PROBE_INTERVAL_MS = 5000;
-/** Uids of finalized objects remembered (oldest forgotten first). */
-const MAX_FINALIZED = 1024;
 /** Restarts of a failed lease watch: 1 s doubling to 30 s. */
 const WatchRestartBackoff = new BackoffPolicy({ initialDelayMs: 1000, multiplier: 2, maxDelayMs: 30_000, group: 'fencedlease_watch' });
 /** While a backend fails, at most one real read per this many ms. */
@@ -89,8 +80,6 @@ interface LeaseEntry {
   configId: string;
   watch: { readonly name: string; readonly dir: string; readonly stop: AbortController } | undefined;
   pending: PendingRevoke | undefined;
-  /** The status last written for the object with this uid. */
-  written: { readonly uid: string; readonly status: FencedLeaseStatus } | undefined;
 }
 
 /** Thrown when the registry is asked for a client outside a leadership term. */
@@ -101,8 +90,6 @@ export class NotLeadingError extends Error {
 export class LeaseBackends {
   readonly #clients = new Map<string, ClientEntry>();
   readonly #leases = new Map<string, LeaseEntry>();
-  /** Objects whose finalizer this term removed: a lagging cache must not clean them up twice. */
-  readonly #finalized = new Set<string>();
   readonly #createClient: (options: LeaseClientOptions) => LeaseClient;
   readonly #clientDefaults: Partial<LeaseClientOptions>;
   readonly #maxLeases: number;
@@ -136,7 +123,6 @@ export class LeaseBackends {
     } finally {
       if (this.#term === term) this.#term = undefined;
       for (const key of [...this.#leases.keys()]) this.#release(key);
-      this.#finalized.clear();
       await Promise.all(this.#closing);
       this.#closing = [];
     }
@@ -163,7 +149,7 @@ export class LeaseBackends {
         this.#refused++;
         throw new Error(`too many FencedLeases tracked (${this.#maxLeases}); ${objectKey} is not observed`);
       }
-      lease = { configId: config.id, watch: undefined, pending: undefined, written: undefined };
+      lease = { configId: config.id, watch: undefined, pending: undefined };
       this.#leases.set(objectKey, lease);
     } else if (lease.configId !== config.id) {
       this.#stopWatch(lease);
@@ -253,29 +239,6 @@ export class LeaseBackends {
   setPendingRevoke(objectKey: string, pending: PendingRevoke | undefined): void {
     const lease = this.#leases.get(objectKey);
     if (lease) lease.pending = pending;
-  }
-
-  /** Remembers the status just written for `objectKey` (object `uid`); ignored for objects not tracked. */
-  rememberStatus(objectKey: string, uid: string, status: FencedLeaseStatus): void {
-    const lease = this.#leases.get(objectKey);
-    if (lease) lease.written = { uid, status };
-  }
-
-  /** The status this term last wrote for `objectKey` if it is still the object with `uid`. */
-  writtenStatus(objectKey: string, uid: string): FencedLeaseStatus | undefined {
-    const written = this.#leases.get(objectKey)?.written;
-    return written?.uid === uid ? written.status : undefined;
-  }
-
-  /** Records that the object with `uid` was cleaned up and released (bounded: the oldest 1,024 kept). */
-  markFinalized(uid: string): void {
-    this.#finalized.add(uid);
-    if (this.#finalized.size > MAX_FINALIZED) this.#finalized.delete(this.#finalized.values().next().value as string);
-  }
-
-  /** True when this term already cleaned up the object with `uid` (the cache may still show it). */
-  wasFinalized(uid: string): boolean {
-    return this.#finalized.has(uid);
   }
 
   /** Stops tracking `objectKey`: its watch stops and its client closes if no one else uses it. */

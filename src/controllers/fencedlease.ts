@@ -219,7 +219,7 @@ export function fencedLeaseController(options: FencedLeaseControllerOptions): Co
     operatorNamespace: options.operatorNamespace,
     concurrency: options.concurrency ?? 8,
     sources: [backends.source],
-    metrics: (registry) => {
+    metrics: ({ registry }) => {
       domainGauge(registry, { name: 'fencedlease_etcd_clients', help: 'etcd clients the FencedLease controller holds open', collect: (g) => g.set(backends.stats().clients) });
       domainGauge(registry, { name: 'fencedlease_watches', help: 'FencedLeases whose holder is watched in etcd', collect: (g) => g.set(backends.stats().watches) });
       deps.token = domainGauge(registry, { name: 'lease_fencing_token', help: 'Fencing token of the current holder of each FencedLease', labelNames: ['namespace', 'name'] });

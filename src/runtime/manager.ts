@@ -91,7 +91,10 @@ export class Manager {
     this.log = options.log ?? silentLogger;
     this.metrics = options.metrics ?? new OperatorMetrics();
     this.identity = options.identity ?? defaultIdentity();
-    this.recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, epoch: () => this.epoch, clock: this.clock, log: this.log });
+    const recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, epoch: () => this.epoch, clock: this.clock, log: this.log });
+    this.metrics.trackMemory('event_dedupe', recorder.memories.dedupe);
+    this.metrics.trackMemory('event_rate_limit', recorder.memories.rateLimit);
+    this.recorder = recorder;
   }
 
   /**
@@ -228,6 +231,7 @@ export class Manager {
         stepDown(`fenced: ${error.message}`);
       },
     });
+    this.metrics.trackMemory('writer_statuses', writer.memory);
     try {
       const syncing = Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
       const slow = setInterval(() => {

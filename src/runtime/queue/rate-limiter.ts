@@ -91,6 +91,11 @@ export class ExponentialFailureRateLimiter<K extends string = string> implements
     return this.#failures.size;
   }
 
+  /** The per-key failure counts, as a bounded memory (size and evictions, for metrics). */
+  get memory(): { readonly size: number; readonly evictions: number } {
+    return this.#failures;
+  }
+
   /** Keys dropped because `maxTrackedKeys` was reached (a counter since creation). */
   get evicted(): number {
     return this.#failures.evictions;
@@ -163,6 +168,8 @@ export class MaxOfRateLimiter<K extends string = string> implements RateLimiter<
  */
 export function defaultControllerRateLimiter<K extends string = string>(options: {
   readonly clock: Pick<Clock, 'monotonic'>;
+  /** The per-key limiter to use (to read its memory, say). @default a new {@link ExponentialFailureRateLimiter} with its defaults */
+  readonly perKey?: ExponentialFailureRateLimiter<K> | undefined;
 }): MaxOfRateLimiter<K> {
-  return new MaxOfRateLimiter<K>([new ExponentialFailureRateLimiter<K>(), new BucketRateLimiter<K>({ clock: options.clock })]);
+  return new MaxOfRateLimiter<K>([options.perKey ?? new ExponentialFailureRateLimiter<K>(), new BucketRateLimiter<K>({ clock: options.clock })]);
 }
