@@ -62,6 +62,9 @@ export interface ManagerOptions {
   readonly informer?: { silenceTimeoutMs?: number; relistPeriodMs?: number };
 }
 
+/** How often a term still waiting for its caches says so, ms. */
+const SlowSyncWarningEveryMs = 10_000;
+
 function typeKey(type: ResourceType): string {
   return `${apiVersionOf(type)}/${type.plural}`;
 }
@@ -213,7 +216,7 @@ export class Manager {
     const namespace = this.options.leaderElection.namespace;
     await publishEpoch(this.client, { namespace, epoch, identity: this.identity, fieldManager: FieldManager, wallNow: rfc3339(this.clock.now()), signal });
     if (this.options.requireFencing === false) return;
-    const waitedMs = await awaitFencingEffective(this.client, { namespace, epoch, fieldManager: FieldManager, signal });
+    const waitedMs = await awaitFencingEffective(this.client, { namespace, epoch, fieldManager: FieldManager, signal, clock: this.clock });
     this.log.info({ event: 'fencing_enforced', epoch, waitedMs }, 'the API server rejects writes of older epochs');
   }
 
@@ -233,14 +236,19 @@ export class Manager {
     });
     this.metrics.trackMemory('writer_statuses', writer.memory);
     try {
-      const syncing = Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
-      const slow = setInterval(() => {
-        this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
-      }, 10_000);
+      const synced = new AbortController();
+      const slow = (async () => {
+        const signal = AbortSignal.any([synced.signal, term.signal]);
+        while (!signal.aborted) {
+          await this.clock.sleep(SlowSyncWarningEveryMs, signal).catch(() => undefined);
+          if (!signal.aborted) this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
+        }
+      })();
       try {
-        await syncing;
+        await Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
       } finally {
-        clearInterval(slow);
+        synced.abort();
+        await slow;
       }
       await Promise.all(this.controllers.map((c) => c.run({ signal: term.signal, epoch: term.epoch, writer })));
     } catch (error) {
