@@ -54,7 +54,7 @@ export interface LoadOptions {
 }
 
 const ServiceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
-const TokenFileTtlMs = 60_000;
+const TOKEN_FILE_TTL_MS = 60_000;
 
 interface Named<T> {
   readonly name: string;
@@ -262,7 +262,7 @@ function fileBearer(path: string): () => Promise<Record<string, string>> {
   let cached: { headers: Record<string, string>; readAt: number } | undefined;
   return async () => {
     const now = Date.now();
-    if (cached && now - cached.readAt < TokenFileTtlMs) return cached.headers;
+    if (cached && now - cached.readAt < TOKEN_FILE_TTL_MS) return cached.headers;
     const token = (await readFile(path, 'utf8')).trim();
     cached = { headers: { Authorization: `Bearer ${token}` }, readAt: now };
     return cached.headers;

@@ -2,7 +2,7 @@
  * A controller: watches → queue → reconcile, with controller-runtime's contract.
  *
  * The reconcile gets a key (`namespace/name`) and a context, never an event, and
- * returns `{ requeueAfter? }` or throws; retry policy lives in the worker pool and
+ * returns `{ requeueAfterMs? }` or throws; retry policy lives in the worker pool and
  * errors are classified once (runtime/errors.ts). Keys come from:
  * - the primary kind (`for`): every add, delete, and every update except status-only
  *   ones (same generation, labels, annotations, finalizers and deletion timestamp),

@@ -43,14 +43,14 @@ interface Bucket {
   at: number;
 }
 
-const maxEntries = 4096;
-const dedupeWindowMs = 10 * 60_000;
+const MAX_ENTRIES = 4096;
+const DEDUPE_WINDOW_MS = 10 * 60_000;
 
 export class KubeEventRecorder implements EventRecorder {
   /** Events dropped by the rate limit. */
   dropped = 0;
-  private readonly seen = new BoundedMap<string, Seen>({ max: maxEntries });
-  private readonly buckets = new BoundedMap<string, Bucket>({ max: maxEntries });
+  private readonly seen = new BoundedMap<string, Seen>({ max: MAX_ENTRIES });
+  private readonly buckets = new BoundedMap<string, Bucket>({ max: MAX_ENTRIES });
   private readonly client: KubeClient;
   private readonly controller: string;
   private readonly instance: string;
@@ -121,7 +121,7 @@ export class KubeEventRecorder implements EventRecorder {
     const now = this.clock.monotonic();
     const wallNow = microTime(this.clock.now());
     const previous = this.seen.get(key);
-    if (previous && now - previous.firstAt < dedupeWindowMs) {
+    if (previous && now - previous.firstAt < DEDUPE_WINDOW_MS) {
       previous.count++;
       await this.client.patch(
         Resources.EventsV1,

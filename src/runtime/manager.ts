@@ -60,7 +60,7 @@ export interface ManagerOptions {
 }
 
 /** How often a term still waiting for its caches says so, ms. */
-const SlowSyncWarningEveryMs = 10_000;
+const SLOW_SYNC_WARNING_EVERY_MS = 10_000;
 
 export class Manager {
   readonly identity: string;
@@ -209,7 +209,7 @@ export class Manager {
     const slow = (async () => {
       const either = AbortSignal.any([synced.signal, signal]);
       while (!either.aborted) {
-        await this.clock.sleep(SlowSyncWarningEveryMs, either).catch(() => undefined);
+        await this.clock.sleep(SLOW_SYNC_WARNING_EVERY_MS, either).catch(() => undefined);
         if (!either.aborted) this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
       }
     })();

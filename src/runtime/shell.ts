@@ -104,7 +104,7 @@ export interface ShellSpec<T extends KubeObject> {
 }
 
 /** Most uids of objects whose finalizer this process removed, remembered at once. */
-export const MaxFinalizedUids = 1024;
+export const MAX_FINALIZED_UIDS = 1024;
 
 function objectContext<T extends KubeObject>(ctx: ReconcileContext, object: T, operatorNamespace: string): ObjectContext<T> {
   return {
@@ -117,7 +117,7 @@ function objectContext<T extends KubeObject>(ctx: ReconcileContext, object: T, o
 
 /** The manager's {@link ControllerSpec} for a wired controller. */
 export function defineController<T extends KubeObject>(spec: ShellSpec<T>): ControllerSpec {
-  const finalized = new BoundedMap<string, true>({ max: MaxFinalizedUids });
+  const finalized = new BoundedMap<string, true>({ max: MAX_FINALIZED_UIDS });
   const reconcile = async (ctx: ReconcileContext): Promise<ReconcileResult | void> => {
     const cached = ctx.cache.get<T>(spec.for, ctx.key);
     if (!cached) {
@@ -238,7 +238,7 @@ export function recordEvents(ctx: ObjectContext<KubeObject>, events: readonly Pl
 }
 
 function requeueOf(decision: { readonly requeueAfterMs: number | undefined }): ReconcileResult | undefined {
-  return decision.requeueAfterMs === undefined ? undefined : { requeueAfter: decision.requeueAfterMs };
+  return decision.requeueAfterMs === undefined ? undefined : { requeueAfterMs: decision.requeueAfterMs };
 }
 
 /**

@@ -32,7 +32,7 @@ import type { TrackedMemory } from './metrics.ts';
 export const FieldManager = 'manyfold-operator';
 
 /** Status writes remembered for read-your-writes (oldest forgotten first; forgetting costs at most a repeated write). */
-const MaxRememberedStatuses = 1024;
+const MAX_REMEMBERED_STATUSES = 1024;
 
 export class FencedWriter {
   readonly epoch: number;
@@ -41,7 +41,7 @@ export class FencedWriter {
   /** Writes made through this writer (for metrics and tests). */
   writes = 0;
   /** By uid: the status last written, and the resourceVersion the object had in the cache then. */
-  private readonly written = new BoundedMap<string, { readonly over: string; readonly status: Record<string, unknown> }>({ max: MaxRememberedStatuses });
+  private readonly written = new BoundedMap<string, { readonly over: string; readonly status: Record<string, unknown> }>({ max: MAX_REMEMBERED_STATUSES });
 
   constructor(options: { client: KubeClient; epoch: number; onFenced?: (error: FencedError) => void }) {
     this.client = options.client;

@@ -48,17 +48,17 @@ export interface InformerOptions<T extends KubeObject> {
   readonly labelSelector?: string | undefined;
   readonly fieldSelector?: string | undefined;
   readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
-  /** Drop `metadata.managedFields` before caching (default true: it is most of an object's size). */
+  /** Drop `metadata.managedFields` before caching (it is most of an object's size). @default true */
   readonly dropManagedFields?: boolean;
-  /** Server-side watch timeout range in seconds (default [300, 600]). */
+  /** Server-side watch timeout range, seconds. @default [300, 600] */
   readonly watchTimeoutSeconds?: readonly [number, number];
-  /** Abandon a watch that delivered nothing for this long (default 150,000 ms). */
+  /** Abandon a watch that delivered nothing for this long, ms. @default 150000 */
   readonly silenceTimeoutMs?: number;
-  /** Relist and diff this often (default 1,800,000 ms, ±10 % jitter; 0 disables). */
+  /** Relist and diff this often, ms (±10 % jitter; 0 disables). @default 1800000 */
   readonly relistPeriodMs?: number;
-  /** Reconnect backoff bounds (default 800 ms to 30,000 ms). */
+  /** Reconnect backoff bounds, ms (doubling, equal jitter). @default { initialMs: 800, maxMs: 30000 } */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
-  /** Page size of lists (default 500). */
+  /** Page size of lists. @default 500 */
   readonly pageSize?: number;
   readonly clock?: Clock;
   readonly random?: () => number;

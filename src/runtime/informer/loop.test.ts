@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EmptyWatchFailureMs, initialLoopState, listDue, stepLoop, watchBudgetSeconds, type LoopEvent } from './loop.ts';
+import { EMPTY_WATCH_FAILURE_MS, initialLoopState, listDue, stepLoop, watchBudgetSeconds, type LoopEvent } from './loop.ts';
 
 const event: fc.Arbitrary<LoopEvent> = fc.oneof(
   fc.record({ type: fc.constant('listed' as const), at: fc.nat({ max: 1e9 }), relistPeriodMs: fc.constantFrom(0, 1000, 1_800_000), jitter: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }) }),
@@ -36,7 +36,7 @@ describe('the informer loop', () => {
             e.type === 'listed' ? 0
             : e.type === 'failed' ? state.failures + 1
             : e.type === 'expired' ? Math.min(state.failures, 1)
-            : e.delivered === 0 && e.durationMs < EmptyWatchFailureMs ? state.failures + 1 : 0;
+            : e.delivered === 0 && e.durationMs < EMPTY_WATCH_FAILURE_MS ? state.failures + 1 : 0;
           expect(next.failures).toBe(expected);
           state = next;
         }

@@ -43,7 +43,7 @@ export type LoopEvent =
 export const initialLoopState: InformerLoopState = { phase: 'list', failures: 0, relistAt: 0 };
 
 /** A watch shorter than this that delivered nothing counts as a failure, ms. */
-export const EmptyWatchFailureMs = 1000;
+export const EMPTY_WATCH_FAILURE_MS = 1000;
 
 /** The state after one round's outcome. */
 export function stepLoop(state: InformerLoopState, event: LoopEvent): InformerLoopState {
@@ -51,7 +51,7 @@ export function stepLoop(state: InformerLoopState, event: LoopEvent): InformerLo
     case 'listed':
       return { phase: 'watch', failures: 0, relistAt: event.at + event.relistPeriodMs * (0.9 + 0.2 * event.jitter) };
     case 'watchEnded':
-      return { ...state, failures: event.delivered === 0 && event.durationMs < EmptyWatchFailureMs ? state.failures + 1 : 0 };
+      return { ...state, failures: event.delivered === 0 && event.durationMs < EMPTY_WATCH_FAILURE_MS ? state.failures + 1 : 0 };
     case 'expired':
       return { ...state, phase: 'list', failures: Math.min(state.failures, 1) };
     case 'failed':

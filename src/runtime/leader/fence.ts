@@ -29,7 +29,7 @@ export const EpochAnnotation = 'manyfold.dev/epoch';
 export const FencingConfigMap = 'manyfold-fencing';
 export const FencingPolicyName = 'manyfold-fencing';
 /** Pause between two probes of {@link awaitFencingEffective}, ms. */
-const ProbeIntervalMs = 50;
+const PROBE_INTERVAL_MS = 50;
 /** Every admission policy that fences the operator's writes (deploy/manifests/fencing-policy.yaml). */
 export const FencingPolicies: ReadonlySet<string> = new Set([FencingPolicyName, 'manyfold-fencing-heartbeats']);
 
@@ -129,7 +129,7 @@ export async function awaitFencingEffective(
           `'${FencingPolicyName}' (deploy/manifests/fencing-policy.yaml) installed and bound?`,
       );
     }
-    await clock.sleep(ProbeIntervalMs, options.signal);
+    await clock.sleep(PROBE_INTERVAL_MS, options.signal);
   }
 }
 

@@ -26,8 +26,11 @@ export interface LeaderElectionOptions {
   readonly namespace: string;
   /** Name of the election Lease. @default 'manyfold-operator' */
   readonly name?: string;
+  /** How long a Lease is valid after its last renewal, ms. @default 3000 */
   readonly leaseDurationMs?: number;
+  /** How long the leader keeps trying to renew before it steps down, ms. @default 2000 */
   readonly renewDeadlineMs?: number;
+  /** Pause between two attempts to acquire or renew, ms. @default 500 */
   readonly retryPeriodMs?: number;
   /** Fault injection for tests (see ElectorOptions.ignoreLeaseLoss). */
   readonly ignoreLeaseLoss?: boolean;

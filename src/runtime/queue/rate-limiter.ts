@@ -33,9 +33,9 @@ export interface RateLimiter<K extends string = string> {
 
 /** Options for {@link ExponentialFailureRateLimiter}. */
 export interface ExponentialFailureOptions {
-  /** Delay after the first failure, in ms; default 5. */
+  /** Delay after the first failure, in ms. @default 5 */
   readonly baseDelayMs?: number | undefined;
-  /** Largest delay, in ms; default 1,000,000 (1000 s). */
+  /** Largest delay, in ms. @default 1000000 (1000 s) */
   readonly maxDelayMs?: number | undefined;
   /**
    * Most keys tracked at once; default 100,000. When full, the key that failed least
