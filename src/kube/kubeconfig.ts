@@ -159,7 +159,7 @@ function mergeFiles(files: readonly string[]): Merged {
     try {
       doc = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
     } catch (error) {
-      throw new Error(`kubeconfig ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(`kubeconfig ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     if (doc === null || typeof doc !== 'object') continue;
     const base = dirname(file);
@@ -246,7 +246,7 @@ function material(field: 'ca' | 'cert' | 'key', data: string | undefined, file: 
     try {
       return { [field]: readFileSync(file) };
     } catch (error) {
-      throw new Error(`kubeconfig: cannot read ${field === 'ca' ? 'certificate-authority' : field === 'cert' ? 'client-certificate' : 'client-key'} ${file}: ${(error as Error).message}`);
+      throw new Error(`kubeconfig: cannot read ${field === 'ca' ? 'certificate-authority' : field === 'cert' ? 'client-certificate' : 'client-key'} ${file}: ${(error as Error).message}`, { cause: error });
     }
   }
   return {};
