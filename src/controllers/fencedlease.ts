@@ -23,6 +23,10 @@
  * no credentials over http://; reconcilers/fencedlease-target.ts) is `Ready=False`
  * reason `NotPermitted` naming the field; no Secret is read and no etcd request made.
  *
+ * Fencing of etcd actions: revokes and the deletion clean-up run only after a fenced
+ * dry-run write confirms this term's epoch is still current (see {@link confirmTerm} for
+ * exactly what that guarantees).
+ *
  * Deletion: the finalizer `manyfold.dev/fencedlease-cleanup` stays until the holder is
  * revoked and every key of the lease deleted (`deleteAll`); when etcd stays unreachable
  * it is removed anyway after `cleanupGraceMs` (default 10 minutes) with a Warning event.
@@ -159,9 +163,29 @@ async function cleanUp(ctx: ReconcileContext, deps: Deps, target: LeaseTarget): 
   }
 }
 
+/**
+ * Check-before-act for the operator's own etcd actions (revokes, clean-up), which no
+ * admission policy can fence: a dry-run write of the object stamped with this term's
+ * epoch, which the fencing policy refuses once a newer epoch is published. Refused, the
+ * writer ends the term and this throws `FencedError`, so the etcd action is never made.
+ *
+ * Guarantee: an etcd action starts only after the API server accepted this term's
+ * epoch one round trip earlier. Not covered: a leader paused between that check and its
+ * etcd request (milliseconds, unless the process is stopped right there) makes the one
+ * action in flight after the new leader's publication; a revoke is still aimed at the
+ * fencing token this term saw, so it cannot hit a successor's holding, and a clean-up
+ * only touches the keys of an object being deleted.
+ */
+async function confirmTerm(ctx: ObjectContext<FencedLeaseObject>): Promise<void> {
+  ctx.signal.throwIfAborted();
+  const { apiVersion, kind, metadata } = ctx.object;
+  await ctx.writer.apply({ apiVersion, kind, metadata: { name: metadata.name ?? '', namespace: metadata.namespace ?? '' } }, { signal: ctx.signal, dryRun: true });
+}
+
 /** One clean-up attempt of a FencedLease being deleted (the shell writes, removes the finalizer, records). */
 async function cleanUpLease(ctx: ObjectContext<FencedLeaseObject>, deps: Deps): Promise<FinalizerDecision> {
   const { target } = targetOf(ctx.object, deps.options);
+  if (target.ok) await confirmTerm(ctx);
   const outcome: CleanupOutcome = target.ok ? await cleanUp(ctx, deps, target.value) : { kind: 'skipped', message: target.message };
   const observation = { generation: ctx.object.metadata.generation ?? 0, status: ctx.status, dir: target.ok ? target.value.dir : undefined, outcome, graceMs: deps.options.cleanupGraceMs };
   const decision = reconcileFencedLeaseCleanup(observation, ctx.clock.now());
@@ -199,6 +223,7 @@ async function reconcileLive(ctx: ObjectContext<FencedLeaseObject>, deps: Deps):
     else forgetToken(deps, ctx);
   }
   if (decision.revoke && client && target.ok) {
+    await confirmTerm(ctx);
     const outcome = await revoke(client, target.value, decision.revoke);
     if (outcome.kind !== 'failed') deps.backends.setPendingRevoke(ctx.key, undefined);
     const e = revokeEvent(decision.revoke, outcome);

@@ -21,6 +21,9 @@ export interface RunningManager {
   readonly client: KubeClient;
   /** Counter value from the manager's registry (summed over label sets matching `labels`). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** Settles when the manager stops on its own or is stopped: with its error, or undefined. */
+  readonly outcome: Promise<unknown>;
+  /** Stops the manager; rejects with the error it stopped with, if any. */
   stop(): Promise<void>;
 }
 
@@ -46,6 +49,10 @@ export async function startManager(controllers: readonly ControllerSpec[], optio
   for (const spec of controllers) manager.addController(spec);
   const stop = new AbortController();
   const running = manager.start(stop.signal);
+  const outcome = running.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   for (let i = 0; i < 600 && !(manager.leading && manager.ready()); i++) await sleep(50);
   if (!manager.leading) throw new Error('the in-process manager did not start leading within 30 s');
   if (!manager.ready()) throw new Error(`the in-process manager's caches did not sync within 30 s: ${manager.unsynced().join(', ')}`);
@@ -59,10 +66,12 @@ export async function startManager(controllers: readonly ControllerSpec[], optio
       const data = await metric.get();
       return data.values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((n, v) => n + v.value, 0);
     },
+    outcome,
     stop: async () => {
       stop.abort();
-      await running;
+      const error = await outcome;
       await client.close();
+      if (error !== undefined) throw error instanceof Error ? error : new Error(`the manager stopped with ${JSON.stringify(error)}`);
     },
   };
 }
@@ -74,6 +83,8 @@ export interface OperatorProcess {
   readonly pid: number;
   /** Parsed JSON log lines so far. */
   readonly logs: Record<string, unknown>[];
+  /** Resolves with the exit code once the process exits. */
+  readonly exited: Promise<number | null>;
   /** Resolves with the first log line matching `predicate` (rejects after `timeoutMs`). */
   waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
@@ -110,6 +121,7 @@ export function startOperatorProcess(args: readonly string[] = [], env: NodeJS.P
     child,
     pid: child.pid,
     logs,
+    exited,
     waitForLog: (predicate, timeoutMs = 30_000) => {
       const found = logs.find(predicate);
       if (found) return Promise.resolve(found);

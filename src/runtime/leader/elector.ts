@@ -13,6 +13,11 @@
  *   Before `onStartedLeading` runs, the epoch is published to the fencing ConfigMap
  *   (see fence.ts); if that write is rejected (a newer epoch exists), the term ends
  *   before any controller starts.
+ * - A malformed epoch in the fencing ConfigMap (not a decimal integer) cannot be
+ *   repaired by campaigning: it is logged once per value (`fencing_epoch_malformed`,
+ *   error) and campaigns back off from `retryPeriodMs` doubling to
+ *   {@link MALFORMED_EPOCH_MAX_BACKOFF_MS}, instead of a new term every retry period;
+ *   `fencing_epoch_repaired` when it reads again.
  *
  * Why shorter timings than client-go's 15 s / 10 s / 2 s are safe here: without
  * fencing, a short lease risks two leaders writing at once after a pause or a slow
@@ -34,7 +39,12 @@ import { isConflict, isNotFound, isAlreadyExists, KubeApiError } from '../../kub
 import { Resources } from '../../kube/resources.ts';
 import type { KubeObject } from '../../kube/types.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { BackoffPolicy } from '../../legos/retry.ts';
 import { decide, recordFingerprint, type LeaseSpec, type Observed } from './decide.ts';
+import { MalformedEpochError } from './fence.ts';
+
+/** Longest wait between campaigns while the published fencing epoch is malformed, ms. */
+export const MALFORMED_EPOCH_MAX_BACKOFF_MS = 30_000;
 
 export interface ElectorOptions {
   readonly client: KubeClient;
@@ -179,14 +189,29 @@ export class LeaderElector {
 
   /** Tries until it acquires (returns the epoch) or `signal` aborts (undefined). */
   private async acquire(signal: AbortSignal): Promise<number | undefined> {
+    // A malformed published epoch cannot be fixed by retrying: say so once per value and
+    // back off (retry period doubling up to 30 s) instead of campaigning every retry period.
+    const malformed = new BackoffPolicy({ initialDelayMs: this.retryPeriodMs, multiplier: 2, maxDelayMs: MALFORMED_EPOCH_MAX_BACKOFF_MS });
+    let malformedFailures = 0;
+    let reported: string | undefined;
     while (!signal.aborted) {
+      let delayMs = this.retryPeriodMs * (1 + 0.2 * this.random());
       try {
         const epoch = await this.tryAcquireOrRenew(false);
+        if (reported !== undefined) this.log.info({ event: 'fencing_epoch_repaired' }, 'the published fencing epoch is readable again');
+        reported = undefined;
+        malformedFailures = 0;
         if (epoch !== undefined) return epoch;
       } catch (error) {
-        this.log.debug({ event: 'lease_acquire_failed', err: String(error) }, 'could not acquire');
+        if (error instanceof MalformedEpochError) {
+          if (reported !== error.value) this.log.error({ event: 'fencing_epoch_malformed', value: error.value, err: error.message }, 'cannot campaign: the published fencing epoch is malformed');
+          reported = error.value;
+          delayMs = malformed.delayAfterFailures(malformedFailures++);
+        } else {
+          this.log.debug({ event: 'lease_acquire_failed', err: String(error) }, 'could not acquire');
+        }
       }
-      await this.clock.sleep(this.retryPeriodMs * (1 + 0.2 * this.random()), signal).catch(() => undefined);
+      await this.clock.sleep(delayMs, signal).catch(() => undefined);
     }
     return undefined;
   }

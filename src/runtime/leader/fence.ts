@@ -48,11 +48,35 @@ export function isFencingRejection(error: unknown): boolean {
   return error instanceof KubeApiError && error.deniedBy !== undefined && FencingPolicies.has(error.deniedBy.policy);
 }
 
-/** Reads the published epoch (0 when the ConfigMap or its `epoch` key is missing). */
+/**
+ * The fencing ConfigMap holds an `epoch` that is not a decimal integer. No term can be
+ * won or kept while it does: the fencing policy cannot compare epochs, so it denies every
+ * fenced write (fail closed). Only an administrator can repair it.
+ */
+export class MalformedEpochError extends Error {
+  override readonly name = 'MalformedEpochError';
+  /** The value found (cut to 64 characters). */
+  readonly value: string;
+  constructor(namespace: string, value: string) {
+    const shown = value.slice(0, 64);
+    super(
+      `ConfigMap ${namespace}/${FencingConfigMap} holds epoch ${JSON.stringify(shown)}, not a decimal integer: the fencing policy denies every fenced write ` +
+        `until an administrator sets data.epoch to the last good epoch (or removes the key)`,
+    );
+    this.value = shown;
+  }
+}
+
+/**
+ * Reads the published epoch (0 when the ConfigMap or its `epoch` key is missing).
+ * Throws {@link MalformedEpochError} when the key holds anything but a decimal integer.
+ */
 export async function readPublishedEpoch(client: KubeClient, namespace: string): Promise<number> {
   const cm = await client.getOrUndefined<KubeObject & { data?: Record<string, string> }>(Resources.ConfigMap, FencingConfigMap, namespace);
-  const value = Number.parseInt(cm?.data?.['epoch'] ?? '0', 10);
-  return Number.isFinite(value) ? value : 0;
+  const raw = cm?.data?.['epoch'];
+  if (raw === undefined) return 0;
+  if (!/^\d{1,15}$/.test(raw.trim())) throw new MalformedEpochError(namespace, raw);
+  return Number.parseInt(raw.trim(), 10);
 }
 
 /**

@@ -9,8 +9,12 @@
  * `requireFencing`, the default), so no write of an older term can land after the new
  * leader's first write.
  *
- * Limitations: with election disabled, the process leads unconditionally with the
- * published epoch + 1; two such processes fence each other off in turn.
+ * With election disabled (unelected.ts): the process refuses to start while an elected
+ * leader holds the Lease, then leads with the published epoch + 1, and ends with
+ * `FencedOutError` (the CLI exits non-zero) once a newer epoch fences it out.
+ *
+ * Limitations: two processes with election disabled fence each other off: the second
+ * one's epoch fences the first out, which then exits.
  */
 import { rfc3339, type Clock } from '../../legos/clock.ts';
 import type { KubeClient } from '../../kube/client.ts';
@@ -18,7 +22,8 @@ import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { Runnable } from '../runnable.ts';
 import { LeaderElector } from './elector.ts';
-import { awaitFencingEffective, publishEpoch, readPublishedEpoch } from './fence.ts';
+import { MalformedEpochError, awaitFencingEffective, publishEpoch, readPublishedEpoch } from './fence.ts';
+import { FencedOutError, assertNoActiveLeader } from './unelected.ts';
 
 export interface LeaderElectionOptions {
   readonly enabled: boolean;
@@ -71,14 +76,42 @@ export class Leadership implements Runnable {
   async start(signal: AbortSignal): Promise<void> {
     const { client, log, metrics, clock } = this.#options;
     const le = this.#options.leaderElection;
+    const leaseName = le.name ?? DefaultLeaseName;
     if (!le.enabled) {
-      log.info({ event: 'leader_election_disabled' }, 'leader election disabled; leading unconditionally (unfenced epoch 0 is not allowed, using the published epoch + 1)');
-      const epoch = (await readPublishedEpoch(client, le.namespace).catch(() => 0)) + 1;
+      log.info({ event: 'leader_election_disabled' }, 'leader election disabled: leading alone with the published epoch + 1, unless an elected leader is alive');
+      await assertNoActiveLeader(client, {
+        namespace: le.namespace,
+        name: leaseName,
+        identity: this.#options.identity,
+        clock,
+        signal,
+        defaultLeaseDurationMs: le.leaseDurationMs ?? 3000,
+        onWatching: (holder, ms) => log.info({ event: 'leader_recorded', holder, watchMs: ms }, 'the election Lease names a holder; checking that it is gone before leading'),
+      });
+      const published = await readPublishedEpoch(client, le.namespace).catch((error: unknown) => {
+        if (error instanceof MalformedEpochError) throw error;
+        return 0;
+      });
+      const epoch = published + 1;
       await this.#publish(epoch, signal);
-      await this.#options.runTerm({ epoch, signal }, () => undefined);
+      const term = new AbortController();
+      const onShutdown = () => term.abort(signal.reason);
+      signal.addEventListener('abort', onShutdown, { once: true });
+      let fencedOut: string | undefined;
+      try {
+        await this.#options.runTerm({ epoch, signal: term.signal }, (reason) => {
+          fencedOut ??= reason;
+          term.abort(new Error(reason));
+        });
+      } finally {
+        signal.removeEventListener('abort', onShutdown);
+      }
+      if (fencedOut !== undefined && !signal.aborted) {
+        log.error({ event: 'fenced_out', epoch, reason: fencedOut }, 'fenced out by a newer epoch; stopping');
+        throw new FencedOutError(epoch, fencedOut);
+      }
       return;
     }
-    const leaseName = le.name ?? DefaultLeaseName;
     const elector = new LeaderElector({
       client,
       namespace: le.namespace,
