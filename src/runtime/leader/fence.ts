@@ -73,7 +73,15 @@ export class MalformedEpochError extends Error {
  */
 export async function readPublishedEpoch(client: KubeClient, namespace: string): Promise<number> {
   const cm = await client.getOrUndefined<KubeObject & { data?: Record<string, string> }>(Resources.ConfigMap, FencingConfigMap, namespace);
-  const raw = cm?.data?.['epoch'];
+  return parsePublishedEpoch(cm?.data?.['epoch'], namespace);
+}
+
+/**
+ * The epoch in the fencing ConfigMap's `data.epoch`: 0 when absent, the integer when it
+ * is one (decimal, at most 15 digits, surrounding spaces ignored), else
+ * {@link MalformedEpochError}.
+ */
+export function parsePublishedEpoch(raw: string | undefined, namespace: string): number {
   if (raw === undefined) return 0;
   if (!/^\d{1,15}$/.test(raw.trim())) throw new MalformedEpochError(namespace, raw);
   return Number.parseInt(raw.trim(), 10);
