@@ -21,11 +21,14 @@
  * root's mode (and, under a setgid root, its group), so a non-root agent can write it
  * without a root init container, and the container sees only its own fleet's spool.
  *
- * Pod Security: the pod meets the `restricted` standard in every check but one,
- * "Volume Types" (restricted) / "HostPath Volumes" (baseline): it mounts hostPath
- * volumes (the spool, and any sensor or sink paths the administrator allowed). So its
- * namespace needs `pod-security.kubernetes.io/enforce: privileged`; no other check is
- * relaxed (test/integration/tenancy-sensorfleet.test.ts shows the API server's verdict).
+ * Pod Security: the pod meets the `restricted` standard in every check but one, the
+ * hostPath volumes (the spool, and any sensor or sink paths the administrator allowed):
+ * under `restricted` the API server refuses it with only `restricted volume types
+ * (volume "spool" uses restricted volume type "hostPath")`, under `baseline` with only
+ * `hostPath volumes (volume "spool")`, and the same pod with emptyDirs instead passes
+ * `restricted` (test/integration/tenancy-sensorfleet.test.ts). So the fleet's namespace
+ * needs `pod-security.kubernetes.io/enforce: privileged` (or an exemption); no other
+ * check (non-root, capabilities, privilege escalation, seccomp) is relaxed.
  *
  * Limitations: stream sources on character devices need device access that an
  * unprivileged pod does not have (Unix sockets work); the agent's resources are fixed

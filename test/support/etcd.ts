@@ -198,8 +198,8 @@ export class EtcdCluster {
           ? [
               `--cert-file=${this.#tlsFiles.serverCert}`,
               `--key-file=${this.#tlsFiles.serverKey}`,
-              `--trusted-ca-file=${this.#tlsFiles.caCert}`,
-              ...(this.#clientCertAuth ? ['--client-cert-auth'] : []),
+              // etcd requires a client certificate whenever it has a trusted CA, flag or not.
+              ...(this.#clientCertAuth ? [`--trusted-ca-file=${this.#tlsFiles.caCert}`, '--client-cert-auth'] : []),
             ]
           : []),
       ],
