@@ -1,7 +1,7 @@
 """Regenerates src/legos/flagd/fractional-vectors.json with flagd's Python evaluator
 (openfeature-provider-flagd 0.5.2 / openfeature-flagd-core 1.0.0, the pinned pair
 whose `fractional` matches flagd's Go evaluator). Run with the venv the conformance
-test creates:  ~/.cache/manyfold/flagd-py/bin/python test/conformance/make_vectors.py
+test creates:  ~/.cache/manyfold/flagd-py-0.5.2/bin/python test/conformance/make_vectors.py
 """
 import json
 import sys
