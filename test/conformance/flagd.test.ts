@@ -48,7 +48,7 @@ async function viaPython(python: string, document: string): Promise<boolean[]> {
     await writeFile(path, document);
     const output = await new Promise<string>((resolve, reject) => {
       const child = execFile(python, [join(import.meta.dirname, 'flagd_eval.py')], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout) =>
-        error ? reject(error) : resolve(stdout),
+        error ? reject(new Error(`flagd_eval.py failed: ${error.message}`, { cause: error })) : resolve(stdout),
       );
       child.stdin?.end(JSON.stringify({ documentPath: path, flagKey: FLAG, prefix: 'user-', count: KEYS }));
     });
@@ -73,7 +73,7 @@ beforeAll(async () => {
 }, 400_000);
 
 describe('bucketing is identical across flagd evaluators, our provider and the Rollout', () => {
-  it.for([1, 30, 50])('at weight %i on 100,000 keys', async (weight, ctx) => {
+  for (const weight of [1, 30, 50]) it(`at weight ${weight} on 100,000 keys`, async (ctx) => {
     const document = publish(weight);
     const rollout = viaRollout(weight);
     const core = viaFlagdCore(document);
