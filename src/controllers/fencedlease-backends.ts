@@ -40,6 +40,7 @@
  * backoff up to 30 s.
  */
 import { type Clock, SystemClock } from '../legos/clock.ts';
+import { BackoffPolicy } from '../legos/retry.ts';
 import { LeaseUnavailableError, createLeaseClient, type LeaseClient, type LeaseClientOptions, type LeaseObservation } from '../legos/lease/index.ts';
 import type { FencedLeaseStatus } from '../crds/fencedlease.ts';
 import type { PendingRevoke } from '../reconcilers/fencedlease.ts';
@@ -53,6 +54,8 @@ export const DEFAULT_MAX_LEASES = 10_000;
 export const DEFAULT_PROBE_INTERVAL_MS = 5000;
 /** Uids of finalized objects remembered (oldest forgotten first). */
 const MAX_FINALIZED = 1024;
+/** Restarts of a failed lease watch: 1 s doubling to 30 s. */
+const WatchRestartBackoff = new BackoffPolicy({ initialDelayMs: 1000, multiplier: 2, maxDelayMs: 30_000, group: 'fencedlease_watch' });
 /** While a backend fails, at most one real read per this many ms. */
 const FAILING_READ_INTERVAL_MS = 1000;
 
@@ -340,7 +343,7 @@ export class LeaseBackends {
         this.#watchRestarts++;
         this.#log.warn({ event: 'lease_watch_failed', key: objectKey, failures, err: error instanceof Error ? error.message : String(error) }, 'lease watch failed; restarting');
         enqueue(objectKey);
-        await this.#clock.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)), signal).catch(() => undefined);
+        await this.#clock.sleep(WatchRestartBackoff.delayAfterFailures(failures), signal).catch(() => undefined);
       }
     }
   }

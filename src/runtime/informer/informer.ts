@@ -22,6 +22,7 @@
  */
 import type { Clock } from '../../legos/clock.ts';
 import { SystemClock } from '../../legos/clock.ts';
+import { BackoffPolicy, MAX_TIMER_DELAY_MS } from '../../legos/retry.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { KubeApiError } from '../../kube/errors.ts';
 import type { ResourceType } from '../../kube/resources.ts';
@@ -124,7 +125,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   async start(signal: AbortSignal): Promise<void> {
     if (this.started) throw new Error('Informer.start called twice');
     this.started = true;
-    const backoff = this.options.backoff ?? { initialMs: 800, maxMs: 30_000 };
+    const bounds = this.options.backoff ?? { initialMs: 800, maxMs: 30_000 };
+    const backoff = new BackoffPolicy({ initialDelayMs: bounds.initialMs, multiplier: 2, maxDelayMs: Math.min(bounds.maxMs, MAX_TIMER_DELAY_MS), jitter: 'equal', random: () => this.random() });
     let failures = 0;
     let needList = true;
     let relistAt = 0;
@@ -156,9 +158,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
       }
       if (failures > 0 && !signal.aborted) {
-        const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 30));
-        const delay = ceiling / 2 + (this.random() * ceiling) / 2;
-        await this.clock.sleep(delay, signal).catch(() => undefined);
+        await this.clock.sleep(backoff.delayAfterFailures(failures), signal).catch(() => undefined);
       }
     }
   }
