@@ -166,8 +166,8 @@ export const RolloutStatusSchema = z
       .describe('Waves in order with their weights.')
       .optional(),
     heldPhase: z
-      .enum(['Pending', 'Progressing', 'Paused'])
-      .describe('The phase the step machine holds while a kill switch pauses the rollout; it continues from here on release.')
+      .enum(['Pending', 'Progressing', 'Paused', 'Completed', 'Aborted'])
+      .describe('The phase the step machine holds while a kill switch pauses the rollout or it is Degraded; it continues from here on release.')
       .optional(),
     pauseReason: z.enum(['Step', 'Inconclusive']).describe('Why the step machine is paused.').optional(),
     stepStartTime: timestamp('When the current pause, analysis or bake began.').optional(),
