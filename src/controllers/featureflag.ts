@@ -1,0 +1,124 @@
+/**
+ * FeatureFlagController: the wiring of the pure FeatureFlag decider
+ * (reconcilers/featureflag.ts) on the controller shell. A flag's reconcile reads every
+ * flag, Rollout and Cell of its namespace and the published ConfigMap from the caches,
+ * applies ConfigMap `manyfold-flags` when the documents changed (with the cached
+ * resourceVersion as a precondition, so two replicas or two workers never publish two
+ * contents under one version), then writes the flag's status and records events.
+ *
+ * Wake-ups: the flag; any Rollout of its namespace (a step, a kill switch on it); Cells
+ * (per-Cell documents); the published ConfigMap (every flag of the namespace updates its
+ * `status.version`); kill switches on the Namespace and the operator config (the shell).
+ * A deleted flag's key republishes the namespace without it.
+ *
+ * Kill switch after failover: there is no separate path. A new leader's first reconcile
+ * of any flag decides from the caches it warmed as a follower, and the decider serves
+ * the safe variant of every flag a kill switch holds before anything else is published.
+ *
+ * Limitations: the ConfigMap a reconcile wrote is remembered per namespace (bounded) until
+ * the cache shows it; a write refused with Conflict is retried with backoff.
+ */
+import { ManyfoldResources } from '../crds/index.ts';
+import type { FeatureFlagStatus } from '../crds/featureflag.ts';
+import { BoundedMap } from '../legos/bounded-map.ts';
+import { FLAGS_CONFIGMAP, FLAGS_VERSION_ANNOTATION } from '../legos/flagd/sources.ts';
+import { FlagsLabel, reconcileFeatureFlag, type FeatureFlagDecision, type FeatureFlagObservation } from '../reconcilers/featureflag.ts';
+import type { Cache, ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
+import { OperatorConfigMap, keyOfObject, operatorConfigSelector } from '../runtime/kill-switch.ts';
+import { applyChildren, commit, defineController } from '../runtime/shell.ts';
+import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { flagEntries, killSwitchGauge, rolloutEntries, waveCells, type FlagObject } from './flags-shared.ts';
+
+type ConfigMapObject = KubeObject & { data?: Record<string, string> };
+const published = { labelSelector: FlagsLabel };
+/** Namespaces whose last written ConfigMap is remembered. */
+const MaxRememberedNamespaces = 10_000;
+
+export interface FeatureFlagControllerOptions {
+  readonly operatorNamespace: string;
+  /** Concurrent reconciles. @default 4 */
+  readonly concurrency?: number | undefined;
+}
+
+interface Written {
+  /** resourceVersion the cache showed when we wrote over it. */
+  readonly over: string | undefined;
+  readonly stored: ConfigMapObject;
+}
+
+function allFlagsOf(namespace: string, cache: Cache): string[] {
+  return cache.list(ManyfoldResources.FeatureFlag, { namespace }).map(keyOfObject);
+}
+
+export function featureFlagController(options: FeatureFlagControllerOptions): ControllerSpec {
+  const written = new BoundedMap<string, Written>({ max: MaxRememberedNamespaces });
+  let gauge: ReturnType<typeof killSwitchGauge> | undefined;
+
+  function publishedOf(cache: Cache, namespace: string): ConfigMapObject | undefined {
+    const cached = cache.get<ConfigMapObject>(Resources.ConfigMap, `${namespace}/${FLAGS_CONFIGMAP}`, published);
+    const mine = written.get(namespace);
+    if (mine !== undefined && mine.over === cached?.metadata.resourceVersion) return mine.stored;
+    if (mine !== undefined) written.delete(namespace);
+    return cached;
+  }
+
+  function observe(ctx: ReconcileContext, flag: FlagObject | undefined, status: FeatureFlagStatus | undefined): FeatureFlagObservation {
+    const namespace = ctx.namespace ?? '';
+    const cm = publishedOf(ctx.cache, namespace);
+    const version = Number(cm?.metadata.annotations?.[FLAGS_VERSION_ANNOTATION]);
+    return {
+      namespace,
+      flag: flag === undefined ? undefined : { name: ctx.name, generation: flag.metadata.generation ?? 0 },
+      flags: flagEntries(ctx.cache, namespace, (f) => (f.metadata.name === ctx.name ? status : ctx.writer.statusOf(f))),
+      namespaceAnnotations: ctx.cache.get(Resources.Namespace, namespace)?.metadata.annotations,
+      globalAnnotations: ctx.cache.get(Resources.ConfigMap, `${options.operatorNamespace}/${OperatorConfigMap}`, operatorConfigSelector(options.operatorNamespace))?.metadata.annotations,
+      rollouts: rolloutEntries(ctx.cache, namespace),
+      cells: waveCells(ctx.cache, namespace),
+      published: cm === undefined ? undefined : { data: cm.data ?? {}, version: Number.isFinite(version) ? version : 0, resourceVersion: cm.metadata.resourceVersion },
+    };
+  }
+
+  async function publish(ctx: ReconcileContext, decision: FeatureFlagDecision): Promise<void> {
+    const namespace = ctx.namespace ?? '';
+    const before = ctx.cache.get<ConfigMapObject>(Resources.ConfigMap, `${namespace}/${FLAGS_CONFIGMAP}`, published);
+    const applied = await applyChildren(ctx, decision.apply);
+    if (applied.transient !== undefined) throw applied.transient; // nothing published: no status claims it
+    const failed = [...applied.outcomes.values()].find((o) => !o.ok);
+    if (failed !== undefined && !failed.ok) throw new Error(`publishing ConfigMap ${namespace}/${FLAGS_CONFIGMAP} refused: ${failed.message}`);
+    const stored = [...applied.stored.values()][0];
+    if (stored !== undefined) {
+      written.set(namespace, { over: before?.metadata.resourceVersion, stored: stored });
+      ctx.log.info({ event: 'flags_published', namespace, version: decision.version }, 'flag documents published');
+    }
+    for (const [name, kill] of decision.killSwitches) {
+      gauge?.set({ kind: 'FeatureFlag', namespace, name, scope: kill.scope ?? '' }, kill.engaged ? 1 : 0);
+      if (kill.engaged && stored !== undefined) ctx.log.warn({ event: 'kill_switch_engaged', namespace, name, scope: kill.scope, version: decision.version }, 'kill switch: safe variant published');
+    }
+  }
+
+  return defineController<FlagObject>({
+    name: 'featureflag',
+    for: ManyfoldResources.FeatureFlag,
+    operatorNamespace: options.operatorNamespace,
+    concurrency: options.concurrency ?? 4,
+    metrics: (registry) => {
+      gauge = killSwitchGauge(registry);
+    },
+    watches: [
+      { type: ManyfoldResources.Rollout, map: (r, cache) => allFlagsOf(r.metadata.namespace ?? '', cache) },
+      { type: ManyfoldResources.Cell, map: (c, cache) => allFlagsOf(c.metadata.namespace ?? '', cache) },
+      { type: Resources.ConfigMap, selector: published, map: (cm, cache) => allFlagsOf(cm.metadata.namespace ?? '', cache) },
+    ],
+    gone: async (ctx) => {
+      const decision = reconcileFeatureFlag(observe(ctx, undefined, undefined), ctx.clock.now());
+      await publish(ctx, decision);
+    },
+    reconcile: async (ctx) => {
+      const decision = reconcileFeatureFlag(observe(ctx, ctx.object, ctx.status), ctx.clock.now());
+      ctx.log.debug({ event: 'featureflag_planned', reason: decision.reason }, 'planned');
+      await publish(ctx, decision);
+      return commit(ctx, decision);
+    },
+  });
+}
