@@ -92,7 +92,7 @@ export function featureFlagController(options: FeatureFlagControllerOptions): Co
       ctx.log.info({ event: 'flags_published', namespace, version: decision.version }, 'flag documents published');
     }
     for (const [name, kill] of decision.killSwitches) {
-      gauge?.set({ kind: 'FeatureFlag', namespace, name, scope: kill.scope ?? '' }, kill.engaged ? 1 : 0);
+      gauge?.set({ kind: 'FeatureFlag', namespace, name }, kill.engaged ? 1 : 0);
       if (kill.engaged && stored !== undefined) ctx.log.warn({ event: 'kill_switch_engaged', namespace, name, scope: kill.scope, version: decision.version }, 'kill switch: safe variant published');
     }
   }

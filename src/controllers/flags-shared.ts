@@ -57,11 +57,11 @@ export function waveCells(cache: Cache, namespace: string): WaveCell[] {
   }));
 }
 
-/** `kill_switch_engaged{kind, namespace, name, scope}`: 1 while a kill switch holds the object. */
-export function killSwitchGauge(registry: Registry): Gauge<'kind' | 'namespace' | 'name' | 'scope'> {
+/** `kill_switch_engaged{kind, namespace, name}`: 1 while a kill switch holds the object (the scope is in its KillSwitch condition). */
+export function killSwitchGauge(registry: Registry): Gauge<'kind' | 'namespace' | 'name'> {
   return domainGauge(registry, {
     name: 'kill_switch_engaged',
-    help: 'Whether a kill switch holds a FeatureFlag or Rollout (1 engaged, 0 released), by the scope that holds it',
-    labelNames: ['kind', 'namespace', 'name', 'scope'] as const,
+    help: 'Whether a kill switch holds a FeatureFlag or Rollout (1 engaged, 0 released); the KillSwitch condition names the scope',
+    labelNames: ['kind', 'namespace', 'name'] as const,
   });
 }

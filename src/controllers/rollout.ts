@@ -95,7 +95,7 @@ export function rolloutController(options: RolloutControllerOptions): Controller
       ctx.log.debug({ event: 'rollout_planned', reason: decision.reason }, 'planned');
       const result = await commit(ctx, decision);
       const killed = base.killSwitch.engaged || observation.flag?.killSwitch === true;
-      killGauge?.set({ kind: 'Rollout', namespace, name: ctx.name, scope: base.killSwitch.scope ?? (killed ? 'FeatureFlag' : '') }, killed ? 1 : 0);
+      killGauge?.set({ kind: 'Rollout', namespace, name: ctx.name }, killed ? 1 : 0);
       for (const [i, w] of (decision.status?.waves ?? []).entries()) weightGauge?.set({ namespace, name: ctx.name, wave: String(i) }, w.weight);
       return result;
     },

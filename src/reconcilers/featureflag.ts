@@ -229,7 +229,9 @@ export function reconcileFeatureFlag(o: FeatureFlagObservation, now: number): Fe
       : { type: 'KillSwitch', status: 'False', reason: 'KillSwitchReleased', message: 'not engaged' },
   );
   const definition = built.namespaceDefinitions.get(me.name);
-  const distribution = definition === undefined ? undefined : distributionOf(definition);
+  // {} when the shares depend on the evaluation context (targeting) or nothing is served (DISABLED):
+  // the field is never removed once set, since a status patch cannot null a map the schema types.
+  const distribution = definition === undefined ? undefined : (distributionOf(definition) ?? {});
   const status: FeatureFlagStatus = {
     ...(me.status ?? {}),
     observedGeneration: o.flag.generation,
@@ -238,6 +240,5 @@ export function reconcileFeatureFlag(o: FeatureFlagObservation, now: number): Fe
     version,
     ...(distribution !== undefined ? { distribution } : {}),
   };
-  if (distribution === undefined) delete (status as { distribution?: unknown }).distribution;
   return { apply, delete: [], status, events, requeueAfterMs: undefined, reason: unchanged ? `unchanged at version ${version}` : `publish version ${version}`, killSwitches, version };
 }
