@@ -48,7 +48,7 @@ export const CellChildTypes: readonly ResourceType[] = [
 const childTypeByKind = new Map(CellChildTypes.map((t) => [t.kind, t]));
 const stampedOnly = { labelSelector: CellLabel };
 /** Cells whose forced-apply time is remembered (oldest forgotten first). */
-const MaxTrackedCells = 100_000;
+const MAX_TRACKED_CELLS = 100_000;
 
 type EndpointSlice = KubeObject & { endpoints?: { conditions?: { ready?: boolean } }[] };
 
@@ -123,12 +123,12 @@ function needsApply(cached: KubeObject | undefined, generation: number, epoch: n
 }
 
 /** Interval of the forced re-apply of unchanged children (drift correction), ms. */
-const ForceApplyEveryMs = 10 * 60_000;
+const FORCE_APPLY_EVERY_MS = 10 * 60_000;
 
 /** The Cell controller's spec for the manager. */
 export function cellController(options: CellControllerOptions): ControllerSpec {
   // When each Cell's children were last applied unconditionally (monotonic ms), by uid.
-  const forcedAt = new BoundedMap<string, number>({ max: MaxTrackedCells });
+  const forcedAt = new BoundedMap<string, number>({ max: MAX_TRACKED_CELLS });
   const providers = options.placementProviders ?? [];
   return defineController<CellObject>({
     name: 'cell',
@@ -137,6 +137,7 @@ export function cellController(options: CellControllerOptions): ControllerSpec {
     owns: CellChildTypes,
     ownsSelector: stampedOnly,
     concurrency: options.concurrency ?? 8,
+    memories: { cell_forced_apply: forcedAt },
     watches: [labelWatch(Resources.EndpointSlice, CellLabel), ...placementWatches(providers)],
     reconcile: async (ctx) => {
       const { observation, objects, slices } = observeCell(ctx, providers);
@@ -144,7 +145,7 @@ export function cellController(options: CellControllerOptions): ControllerSpec {
       ctx.log.debug({ event: 'cell_planned', reason: decision.reason }, 'planned');
       const uid = observation.uid;
       const lastForced = forcedAt.get(uid);
-      const forceDue = lastForced === undefined || ctx.clock.monotonic() - lastForced >= ForceApplyEveryMs;
+      const forceDue = lastForced === undefined || ctx.clock.monotonic() - lastForced >= FORCE_APPLY_EVERY_MS;
       const applied = await applyChildren(ctx, decision.apply, { skip: (child) => !needsApply(objects.get(child.key), observation.generation, ctx.epoch, forceDue) });
       if (forceDue && applied.transient === undefined) forcedAt.set(uid, ctx.clock.monotonic());
       for (const child of decision.delete) {

@@ -131,6 +131,7 @@ export function sensorFleetController(options: SensorFleetControllerOptions): Co
     owns: Object.values(SensorFleetChildTypes),
     ownsSelector: labelled,
     concurrency: options.concurrency ?? 4,
+    memories: { sensorfleet_status_writes: writes },
     watches: [labelWatch(Resources.Lease, FleetLabel), { type: Resources.Node, map: (node, cache) => fleetsSelecting(node, cache.list<FleetObject>(SensorFleetType)) }],
     // Children are garbage-collected; heartbeats go once the fleet is gone.
     gone: async (ctx) => {

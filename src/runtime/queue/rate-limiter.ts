@@ -33,9 +33,9 @@ export interface RateLimiter<K extends string = string> {
 
 /** Options for {@link ExponentialFailureRateLimiter}. */
 export interface ExponentialFailureOptions {
-  /** Delay after the first failure, in ms; default 5. */
+  /** Delay after the first failure, in ms. @default 5 */
   readonly baseDelayMs?: number | undefined;
-  /** Largest delay, in ms; default 1,000,000 (1000 s). */
+  /** Largest delay, in ms. @default 1000000 (1000 s) */
   readonly maxDelayMs?: number | undefined;
   /**
    * Most keys tracked at once; default 100,000. When full, the key that failed least
@@ -89,6 +89,11 @@ export class ExponentialFailureRateLimiter<K extends string = string> implements
   /** Keys currently tracked (each has failed at least once since it was forgotten). */
   get trackedKeys(): number {
     return this.#failures.size;
+  }
+
+  /** The per-key failure counts, as a bounded memory (size and evictions, for metrics). */
+  get memory(): { readonly size: number; readonly evictions: number } {
+    return this.#failures;
   }
 
   /** Keys dropped because `maxTrackedKeys` was reached (a counter since creation). */
@@ -163,6 +168,8 @@ export class MaxOfRateLimiter<K extends string = string> implements RateLimiter<
  */
 export function defaultControllerRateLimiter<K extends string = string>(options: {
   readonly clock: Pick<Clock, 'monotonic'>;
+  /** The per-key limiter to use (to read its memory, say). @default a new {@link ExponentialFailureRateLimiter} with its defaults */
+  readonly perKey?: ExponentialFailureRateLimiter<K> | undefined;
 }): MaxOfRateLimiter<K> {
-  return new MaxOfRateLimiter<K>([new ExponentialFailureRateLimiter<K>(), new BucketRateLimiter<K>({ clock: options.clock })]);
+  return new MaxOfRateLimiter<K>([options.perKey ?? new ExponentialFailureRateLimiter<K>(), new BucketRateLimiter<K>({ clock: options.clock })]);
 }
