@@ -102,9 +102,10 @@ export function featureFlagController(options: FeatureFlagControllerOptions): Co
     for: ManyfoldResources.FeatureFlag,
     operatorNamespace: options.operatorNamespace,
     concurrency: options.concurrency ?? 4,
-    metrics: (registry) => {
+    metrics: ({ registry }) => {
       gauge = killSwitchGauge(registry);
     },
+    memories: { featureflag_published_configmaps: written },
     watches: [
       { type: ManyfoldResources.Rollout, map: (r, cache) => allFlagsOf(r.metadata.namespace ?? '', cache) },
       { type: ManyfoldResources.Cell, map: (c, cache) => allFlagsOf(c.metadata.namespace ?? '', cache) },

@@ -49,7 +49,7 @@ export function rolloutController(options: RolloutControllerOptions): Controller
     for: ManyfoldResources.Rollout,
     operatorNamespace: options.operatorNamespace,
     concurrency: options.concurrency ?? 4,
-    metrics: (registry) => {
+    metrics: ({ registry }) => {
       killGauge = killSwitchGauge(registry);
       weightGauge = domainGauge(registry, { name: 'rollout_weight', help: 'Percent of targeting keys served the rolled-out variant, per wave', labelNames: ['namespace', 'name', 'wave'] as const });
     },
