@@ -220,7 +220,11 @@ export function reconcileFeatureFlag(o: FeatureFlagObservation, now: number): Fe
     conditions.push({ type: 'Ready', status: 'False', reason: 'TooLarge', message }, { type: 'Progressing', status: 'False', reason: 'TooLarge', message }, { type: 'Degraded', status: 'True', reason: 'TooLarge', message });
   } else {
     const message = `published in ConfigMap ${FLAGS_CONFIGMAP} at version ${version}${kill.engaged ? ' (kill switch: safe variant)' : ''}`;
-    conditions.push({ type: 'Ready', status: 'True', reason: 'Published', message }, { type: 'Progressing', status: 'False', reason: 'Published', message }, { type: 'Degraded', status: 'False', reason: 'Published', message });
+    conditions.push(
+      { type: 'Ready', status: 'True', reason: 'Published', message },
+      { type: 'Progressing', status: 'False', reason: kill.engaged ? 'KillSwitchEngaged' : 'Published', message },
+      { type: 'Degraded', status: 'False', reason: 'Published', message },
+    );
     if (!unchanged) events.push({ type: 'Normal', reason: 'Published', note: message });
   }
   conditions.push(
