@@ -26,3 +26,4 @@ export {
   type ConfigMapSourceOptions,
   type FileSourceOptions,
 } from './legos/flagd/sources.ts';
+export { KubeClient } from './kube/client.ts';
