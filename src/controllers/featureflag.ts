@@ -101,13 +101,15 @@ export function featureFlagController(options: FeatureFlagControllerOptions): Co
     const failed = [...applied.outcomes.values()].find((o) => !o.ok);
     if (failed !== undefined && !failed.ok) throw new Error(`publishing ConfigMap ${namespace}/${FLAGS_CONFIGMAP} refused: ${failed.message}`);
     const stored = [...applied.stored.values()][0];
-    if (stored !== undefined) {
-      written.set(namespace, { over: before?.metadata.resourceVersion, stored: stored });
-      ctx.log.info({ event: 'flags_published', namespace, version: decision.version }, 'flag documents published');
-    }
+    let engaged = 0;
     for (const [name, kill] of decision.killSwitches) {
       gauge?.set({ kind: 'FeatureFlag', namespace, name }, kill.engaged ? 1 : 0);
-      if (kill.engaged && stored !== undefined) ctx.log.warn({ event: 'kill_switch_engaged', namespace, name, scope: kill.scope, version: decision.version }, 'kill switch: safe variant published');
+      if (kill.engaged) engaged++;
+    }
+    if (stored !== undefined) {
+      written.set(namespace, { over: before?.metadata.resourceVersion, stored: stored });
+      // One line per publish (not per flag): under a global switch this runs once per namespace.
+      ctx.log.info({ event: engaged > 0 ? 'kill_switch_engaged' : 'flags_published', namespace, version: decision.version, flags: decision.killSwitches.size, killSwitched: engaged }, 'flag documents published');
     }
   }
 
