@@ -18,6 +18,7 @@ import { ManyfoldResources } from '../../src/crds/index.ts';
 import type { RolloutSpecInput, RolloutStatus } from '../../src/crds/rollout.ts';
 import type { FlagdDocument } from '../../src/legos/flagd/document.ts';
 import { FLAGS_CONFIGMAP } from '../../src/legos/flagd/sources.ts';
+import { queryPrometheus } from '../../src/legos/prometheus.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
@@ -170,6 +171,16 @@ describe('Rollout controller', () => {
     const restarted = await until('started over', 'checkout', (st) => st.phase === 'Paused' && st.currentWave === 0 && st.currentWeight === 10);
     expect(restarted.waves?.map((w) => w.weight)).toEqual([10, 0]);
   }, 120_000);
+
+  it('reduces a real Prometheus answer to one number, or says why not (no data, several series, unreachable)', async (ctx) => {
+    if ('skip' in prometheus) return ctx.skip(prometheus.skip);
+    expect(await queryPrometheus(prometheus.url, QUERY)).toEqual({ value: 0.1 });
+    expect(await queryPrometheus(prometheus.url, 'scalar(app_error_ratio) * 2')).toEqual({ value: 0.2 });
+    expect(await queryPrometheus(prometheus.url, 'no_such_metric_anywhere')).toMatchObject({ error: expect.stringContaining('no data') as unknown });
+    expect(await queryPrometheus(prometheus.url, `{__name__=~"${QUERY}|up"}`)).toMatchObject({ error: expect.stringContaining('2 series; aggregate') as unknown });
+    expect(await queryPrometheus(prometheus.url, 'sum(')).toMatchObject({ error: expect.stringContaining('refused the query') as unknown });
+    expect(await queryPrometheus('http://127.0.0.1:9', 'up')).toMatchObject({ error: expect.stringContaining('unreachable') as unknown });
+  });
 
   it('reports Conflict for a second Rollout of the flag, FlagNotFound for a missing flag, and pauses as inconclusive when Prometheus is unreachable', async () => {
     await apply(obj('Rollout', 'second', { flagRef: { name: 'checkout' }, variant: 'new', steps: [{ setWeight: 100 }] }));
