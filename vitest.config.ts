@@ -1,4 +1,5 @@
-// Test tiers: `unit` (colocated *.test.ts, pure logic, no cluster), `etcd`
+// Test tiers: `unit` (colocated *.test.ts, pure logic, no cluster), `conformance`
+// (test/conformance: flagd's own evaluators against ours, no cluster), `etcd`
 // (test/integration/etcd: real etcd processes the tests start themselves, no API
 // server) and `cluster` (the rest of test/integration and test/e2e, against one real
 // control plane per run, started by test/setup/global.ts).
@@ -13,6 +14,17 @@ export default defineConfig({
           include: ['src/**/*.test.ts', 'bench/**/*.test.ts', 'deploy/**/*.test.ts'],
           environment: 'node',
           testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          // flagd conformance: our bucketing against flagd's TypeScript and Python evaluators
+          // (the Python one is installed into ~/.cache/manyfold on first run).
+          name: 'conformance',
+          include: ['test/conformance/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 400_000,
         },
       },
       {

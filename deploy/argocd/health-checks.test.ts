@@ -80,4 +80,27 @@ describe('deploy/argocd/health-checks.yaml', () => {
       { numRuns: 200 },
     );
   });
+
+  describe('Rollout phases', () => {
+    const rollout = (phase: string, conditions: Condition[] = [{ type: 'Ready', status: 'True', reason: phase, message: 'm' }]) => ({
+      ...object('Rollout', { observedGeneration: 2, conditions }),
+      status: { observedGeneration: 2, phase, message: `at ${phase}`, conditions },
+    });
+    it('Paused (pause step, inconclusive analysis, kill switch) is Suspended', () => {
+      expect(evaluateHealth(checks.get('Rollout') ?? '', rollout('Paused'))).toEqual({ status: 'Suspended', message: 'Paused: at Paused' });
+    });
+    it('Aborted and Degraded are Degraded, whatever Ready says', () => {
+      expect(evaluateHealth(checks.get('Rollout') ?? '', rollout('Aborted', [{ type: 'Ready', status: 'False', reason: 'Aborted', message: 'query returned 7' }])).status).toBe('Degraded');
+      expect(evaluateHealth(checks.get('Rollout') ?? '', rollout('Degraded', [{ type: 'Ready', status: 'False', reason: 'FlagNotFound', message: 'x' }])).status).toBe('Degraded');
+    });
+    it('Progressing is Healthy while Ready=True; Completed is Healthy', () => {
+      expect(evaluateHealth(checks.get('Rollout') ?? '', rollout('Progressing')).status).toBe('Healthy');
+      expect(evaluateHealth(checks.get('Rollout') ?? '', rollout('Completed')).status).toBe('Healthy');
+    });
+    it('a FeatureFlag held by a kill switch is Suspended; refused targeting is Degraded', () => {
+      const flag = (conditions: Condition[]) => evaluateHealth(checks.get('FeatureFlag') ?? '', object('FeatureFlag', { observedGeneration: 2, conditions }));
+      expect(flag([{ type: 'Ready', status: 'True', reason: 'Published' }, { type: 'Progressing', status: 'False', reason: 'KillSwitchEngaged', message: 'm' }]).status).toBe('Suspended');
+      expect(flag([{ type: 'Ready', status: 'False', reason: 'InvalidTargeting' }, { type: 'Degraded', status: 'True', reason: 'InvalidTargeting', message: 'spec.targeting.if[0]' }]).status).toBe('Degraded');
+    });
+  });
 });

@@ -4,7 +4,9 @@
  */
 import type { Logger } from '../runtime/log.ts';
 import { cellController } from './cell.ts';
+import { featureFlagController } from './featureflag.ts';
 import { fencedLeaseController } from './fencedlease.ts';
+import { rolloutController } from './rollout.ts';
 import { sensorFleetController } from './sensorfleet.ts';
 import type { Manager } from '../runtime/manager.ts';
 import type { FencedLeasePolicy } from '../reconcilers/fencedlease-target.ts';
@@ -24,4 +26,6 @@ export function registerControllers(manager: Manager, options: ControllerOptions
   manager.addController(cellController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log, policy: options.tenancy?.fencedLease }));
   manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace, policy: options.tenancy?.sensorFleet }));
+  manager.addController(featureFlagController({ operatorNamespace: options.operatorNamespace }));
+  manager.addController(rolloutController({ operatorNamespace: options.operatorNamespace }));
 }

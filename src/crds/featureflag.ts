@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { count, statusBaseShape } from './common.ts';
 import type { KindDefinition } from './crd.ts';
-import { preserveUnknownFields, propertyCount, withCodeChecks } from './extensions.ts';
+import { atomic, preserveUnknownFields, propertyCount, withCodeChecks } from './extensions.ts';
 import { parseWith, type ParseResult } from './parse.ts';
 
 export const MAX_VARIANTS = 64;
@@ -65,9 +65,8 @@ export type FeatureFlagSpec = z.output<typeof FeatureFlagSpecSchema>;
 export const FeatureFlagStatusSchema = z
   .object({
     ...statusBaseShape(),
-    distribution: z
-      .record(z.string().max(63), z.int().min(0).max(100).describe('Percent of evaluations served this variant.'))
-      .describe('Share of traffic per variant implied by the published definition (percent).')
+    distribution: atomic(z.record(z.string().max(63), z.int().min(0).max(100).describe('Percent of evaluations served this variant.')), 'map')
+      .describe('Share of targeting keys per variant implied by the published definition (percent); empty when it depends on the evaluation context (targeting) or the flag is DISABLED (the code default is served).')
       .optional(),
     configMap: z.string().max(253).describe('ConfigMap holding the published flagd definition.').optional(),
     version: count('Version of the published definition; increases with every change.').optional(),

@@ -129,6 +129,15 @@ export const validSamples: readonly ValidSample[] = [
   { kind: 'ShardMap', what: 'a minimal shard map with an integer maxInFlight', spec: { shards: 8, replicas: 1, migration: { maxInFlight: 2 } } },
   { kind: 'FeatureFlag', what: 'a flag with targeting', spec: flag },
   { kind: 'Rollout', what: 'a rollout', spec: rollout },
+  {
+    kind: 'Rollout',
+    what: 'a rollout in waves by label with Prometheus analysis',
+    spec: {
+      ...rollout,
+      steps: [{ setWeight: 20 }, { analysis: { prometheus: { address: 'http://127.0.0.1:9090', query: 'sum(rate(errors[1m]))', maxValue: 1, interval: '10s', count: 3, failureLimit: 1 } } }, { setWeight: 100 }],
+      waves: { label: 'manyfold.dev/wave', order: ['canary', 'main'], bakeTime: '10m' },
+    },
+  },
   { kind: 'RatePolicy', what: 'a rate policy', spec: ratePolicy },
 ];
 
@@ -261,6 +270,18 @@ export const invalidSamples: readonly InvalidSample[] = [
     what: 'a pause duration in unknown units',
     spec: { ...rollout, steps: [{ pause: { duration: '5x' } }] },
     field: 'spec.steps[0].pause.duration',
+  },
+  {
+    kind: 'Rollout',
+    what: 'a pause duration of 0',
+    spec: { ...rollout, steps: [{ pause: { duration: '0s' } }] },
+    field: 'spec.steps[0].pause.duration',
+  },
+  {
+    kind: 'Rollout',
+    what: 'waves by label and by selectors at once',
+    spec: { ...rollout, waves: { label: 'wave', selectors: [{ name: 'a', cellSelector: {} }] } },
+    field: 'spec.waves',
   },
   {
     kind: 'RatePolicy',
