@@ -21,7 +21,9 @@ const usage = `Usage: manyfold operator [flags]
   --leader-elect-resource-name NAME      Lease name (default manyfold-operator)
   --operator-namespace NS                namespace of the Lease and the fencing ConfigMap
                                          (default $POD_NAMESPACE, else manyfold-system)
-  --namespace NS                         watch only this namespace (default: all)
+  --namespace NS                         serve only this namespace (default: all); needs only a
+                                         RoleBinding there (deploy/namespaced). A list (a,b) is
+                                         refused until the multi-namespace cache exists
   --metrics-bind-address ADDR            Prometheus /metrics (default :8080; 0 disables)
   --health-probe-bind-address ADDR       /healthz and /readyz (default :8081; 0 disables)
   --etcd-endpoints URL[,URL]             default etcd for FencedLease (default $MANYFOLD_ETCD_ENDPOINTS)
@@ -40,6 +42,19 @@ export function parseDuration(flag: string, value: string): number {
   if (!match) throw new Error(`--${flag}: '${value}' is not a duration (use e.g. 500ms, 4s, 1m)`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
   return Number(match[1]) * unit;
+}
+
+/**
+ * `--namespace`: one namespace, or empty for all. A comma-separated list is parsed but
+ * refused: serving several namespaces needs one informer per namespace behind the
+ * manager's cache, which the manager does not have yet.
+ */
+export function parseNamespaces(value: string | undefined): string | undefined {
+  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length > 1) {
+    throw new Error(`--namespace: serving several namespaces (${names.join(', ')}) is not supported yet; run one operator per namespace, or serve all`);
+  }
+  return names[0];
 }
 
 function parseBool(flag: string, value: string | boolean | undefined, fallback: boolean): boolean {
@@ -102,7 +117,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
     retryPeriodMs: parseDuration('leader-elect-retry-period', values['leader-elect-retry-period'] ?? '500ms'),
     leaseName: values['leader-elect-resource-name'] ?? 'manyfold-operator',
     operatorNamespace: values['operator-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'manyfold-system',
-    namespace: values.namespace || undefined,
+    namespace: parseNamespaces(values.namespace),
     metricsBindAddress: values['metrics-bind-address'] ?? ':8080',
     healthProbeBindAddress: values['health-probe-bind-address'] ?? ':8081',
     etcdEndpoints: (values['etcd-endpoints'] ?? process.env['MANYFOLD_ETCD_ENDPOINTS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
