@@ -30,7 +30,7 @@ export async function manifests(options: { withOperator?: boolean } = {}): Promi
   const crdFiles = (await readdir(join(deployDir, 'crds'))).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
   const files = [
     ...crdFiles.map((f) => join(deployDir, 'crds', f)),
-    ...['namespace.yaml', 'rbac.yaml', 'config.yaml', 'fencing-policy.yaml', 'confinement-policy.yaml', ...(options.withOperator ? ['deployment.yaml', 'networkpolicy.yaml'] : [])].map((f) => join(deployDir, 'manifests', f)),
+    ...['namespace.yaml', 'rbac.yaml', 'metrics-auth.yaml', 'config.yaml', 'fencing-policy.yaml', 'confinement-policy.yaml', ...(options.withOperator ? ['deployment.yaml', 'networkpolicy.yaml'] : [])].map((f) => join(deployDir, 'manifests', f)),
   ];
   const out: KubeObject[] = [];
   for (const file of files) out.push(...(await readManifests(file)));
