@@ -6,7 +6,7 @@
  * tee, and with it the pipe, is gone before the clean-up ends.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,6 +50,7 @@ describe.runIf(inject('clusterKind') === 'local')('npm start | tee start.log, th
   it('leaves no control-plane process running', async () => {
     const dir = join(inject('clusterDir'), 'start-tee');
     const logFile = join(dir, '..', 'start-tee.log');
+    await rm(logFile, { force: true });
     // A shell in a process group of its own stands in for the terminal's foreground job.
     const shell = spawn('sh', ['-c', `npm start --silent -- --local 2>&1 | tee ${logFile} > /dev/null`], {
       cwd: root,
@@ -70,7 +71,8 @@ describe.runIf(inject('clusterKind') === 'local')('npm start | tee start.log, th
         'every control-plane process stopped',
         async () => {
           const running = (state?.processes ?? []).filter(isRunning).map((p) => `${p.name} (pid ${p.pid})`);
-          return running.length === 0 ? running : undefined;
+          if (running.length > 0) throw new Error(`still running: ${running.join(', ')}`);
+          return running;
         },
         { timeoutMs: 60_000, intervalMs: 500 },
       );
