@@ -43,6 +43,8 @@ const usage = `Usage: manyfold start [--local] [--examples] [--once] [--nodes N]
   --nodes N     fake nodes for the local control plane (default 3)`;
 
 const ExamplesNamespace = 'manyfold-examples';
+/** How long the operator may take to stop on SIGTERM before it is killed (its drain is 30 s). */
+const OperatorStopGraceMs = 40_000;
 
 /**
  * A writer to stdout or stderr that drops output once its reader is gone (EPIPE when
@@ -121,16 +123,22 @@ function startOperator(options: { kubeconfig: string; logFile: string; etcdEndpo
   if (options.etcdEndpoint) args.push('--etcd-endpoints', options.etcdEndpoint);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = createWriteStream(options.logFile, { flags: 'a' });
+  // Settles however the child ends, even before stop() is called: Ctrl-C reaches the
+  // operator too, and one still loading its modules dies of SIGINT at once.
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const running: RunningOperator = {
     child,
     logFile: options.logFile,
     leading: false,
     epoch: 0,
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        // The operator drains for up to its graceful-shutdown timeout (30 s) and then exits.
+        const timer = setTimeout(() => child.kill('SIGKILL'), OperatorStopGraceMs);
+        await exited;
+        clearTimeout(timer);
+      }
       out.end();
     },
   };

@@ -61,7 +61,7 @@ describe.runIf(inject('clusterKind') === 'local')('npm start | tee start.log, th
     const group = shell.pid ?? 0;
     const shellExited = new Promise<void>((resolve) => shell.once('exit', () => resolve()));
     try {
-      await eventually('the operator started by npm start', async () => (await readFile(logFile, 'utf8').catch(() => '')).includes('Operator started'), { timeoutMs: 150_000, intervalMs: 500 });
+      await eventually('the operator started by npm start', async () => (await readFile(logFile, 'utf8').catch(() => '')).includes('Operator started'), { timeoutMs: 150_000, intervalMs: 100 });
       const state = await readState(dir);
       const names = (state?.processes ?? []).map((p) => p.name);
       expect(names).toEqual(expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager']));
