@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../legos/clock.ts';
 import { SystemClock } from '../legos/clock.ts';
-import type { KubeClient } from './kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 
 /** The verdict on one request: serve it, or answer with `code` and `message`. */
 export type AuthDecision = { readonly allowed: true; readonly user: string } | { readonly allowed: false; readonly code: 401 | 403 | 503; readonly message: string };

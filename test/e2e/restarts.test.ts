@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
 import type { CellStatus } from '../../src/crds/cell.ts';
 import { restartComponent } from '../../src/devcluster/cluster.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator.ts';
 

@@ -8,10 +8,10 @@
  * identity, show the rights it keeps are enough.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { KubeApiError } from '../../src/runtime/kube/errors.ts';
-import { Resources, type ResourceType } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeApiError } from '../../src/kube/errors.ts';
+import { Resources, type ResourceType } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, operatorClient, testNamespace } from '../support/cluster.ts';
 
 const OperatorUser = 'system:serviceaccount:manyfold-system:manyfold-operator';

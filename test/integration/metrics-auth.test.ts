@@ -9,8 +9,8 @@ import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { Resources } from '../../src/kube/resources.ts';
 import { adminClient, testNamespace } from '../support/cluster.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator.ts';
 

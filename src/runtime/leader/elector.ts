@@ -29,10 +29,10 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../legos/clock.ts';
 import { microTime, SystemClock } from '../../legos/clock.ts';
-import type { KubeClient } from '../kube/client.ts';
-import { isConflict, isNotFound, isAlreadyExists, KubeApiError } from '../kube/errors.ts';
-import { Resources } from '../kube/resources.ts';
-import type { KubeObject } from '../kube/types.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { isConflict, isNotFound, isAlreadyExists, KubeApiError } from '../../kube/errors.ts';
+import { Resources } from '../../kube/resources.ts';
+import type { KubeObject } from '../../kube/types.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { decide, recordFingerprint, type LeaseSpec, type Observed } from './decide.ts';
 
@@ -43,8 +43,11 @@ export interface ElectorOptions {
   readonly name?: string;
   /** Unique identity of this candidate (default `<hostname>_<uuid>`). */
   readonly identity?: string;
+  /** How long a Lease is valid after its last renewal, ms. @default 3000 */
   readonly leaseDurationMs?: number;
+  /** How long the leader keeps trying to renew before it steps down, ms. @default 2000 */
   readonly renewDeadlineMs?: number;
+  /** Pause between two attempts to acquire or renew, ms. @default 500 */
   readonly retryPeriodMs?: number;
   /** Reads the last published fencing epoch (0 when none); used so epochs never go back. */
   readonly readMinEpoch?: () => Promise<number>;

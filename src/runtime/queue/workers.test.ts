@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../legos/clock.ts';
-import type { RetryClass } from '../kube/errors.ts';
+import type { RetryClass } from '../../kube/errors.ts';
 import type { ReconcileMetrics, ReconcileOutcome } from './metrics.ts';
 import { ExponentialFailureRateLimiter } from './rate-limiter.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -45,7 +45,7 @@ class FakeReconciler {
         finish: (outcome) => {
           this.running.delete(key);
           if (outcome === 'success') resolve();
-          else if (outcome === 'requeueAfter') resolve({ requeueAfter: 50 });
+          else if (outcome === 'requeueAfter') resolve({ requeueAfterMs: 50 });
           // A rejection that is not an Error, on purpose: the pool must cope with it.
           // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
           else if (outcome === 'weird') reject(Object.assign(Object.create(null) as object, { not: 'an error' }));
