@@ -12,7 +12,8 @@
  * never names two different samples (the counter resumes from the spool); the number of
  * duplicates is reported, not bounded (at-least-once).
  *
- * Tier: `slow` (about 3 minutes; `npm run test:integration` runs it, `test:unit` does
+ * Tier: `slow` (about 3 minutes idle, more on a busy machine: up to 7 allowed;
+ * `npm run test:integration` runs it, `test:unit` does
  * not). The seed of the sink's chaos is printed on success and on failure; replay a run
  * with `MANYFOLD_CRASH_SEED=<seed>`.
  */
@@ -65,7 +66,7 @@ function startAgent(dir: string, env: NodeJS.ProcessEnv): AgentProcess {
 }
 
 describe('agent crash test', () => {
-  it(`loses no acknowledged sample across ${KILLS} kill -9 with a flaky, slow sink`, { timeout: 175_000 }, async () => {
+  it(`loses no acknowledged sample across ${KILLS} kill -9 with a flaky, slow sink`, { timeout: 420_000 }, async () => {
     const seed = Number(process.env['MANYFOLD_CRASH_SEED'] ?? Date.now() % 1_000_000);
     onTestFailed(() => {
       process.stdout.write(`[agent crash test] FAILED with seed ${seed}; replay: MANYFOLD_CRASH_SEED=${seed} npx vitest run --project slow src/agent/crash.slow.test.ts\n`);
