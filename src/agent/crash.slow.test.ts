@@ -12,9 +12,8 @@
  * never names two different samples (the counter resumes from the spool); the number of
  * duplicates is reported, not bounded (at-least-once).
  *
- * Tier: `slow` (about 3 minutes idle, more on a busy machine: up to 7 allowed;
- * `npm run test:integration` runs it, `test:unit` does
- * not). The seed of the sink's chaos is printed on success and on failure; replay a run
+ * Tier: `slow`: about 3 minutes on an idle machine, up to 7 allowed on a busy one;
+ * `npm run test:integration` runs it, `test:unit` does not. The seed of the sink's chaos is printed on success and on failure; replay a run
  * with `MANYFOLD_CRASH_SEED=<seed>`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
