@@ -13,8 +13,9 @@
  * duplicates is reported, not bounded (at-least-once).
  *
  * Tier: `slow`: about 3 minutes on an idle machine, up to 7 allowed on a busy one;
- * `npm run test:integration` runs it, `test:unit` does not. The seed of the sink's chaos is printed on success and on failure; replay a run
- * with `MANYFOLD_CRASH_SEED=<seed>`.
+ * `npm run test:integration` runs it, `test:unit` does not. The seed of the sink's
+ * chaos is printed on success and on failure; replay a run with
+ * `MANYFOLD_CRASH_SEED=<seed>`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
