@@ -1,5 +1,7 @@
 // Test tiers: `unit` (colocated *.test.ts, pure logic, no cluster), `conformance`
-// (test/conformance: flagd's own evaluators against ours, no cluster), `etcd`
+// (test/conformance: flagd's own evaluators against ours, no cluster), `slow` (colocated
+// *.slow.test.ts: minutes-long process tests such as kill -9 loops, run by
+// `npm run test:integration`), `etcd`
 // (test/integration/etcd: real etcd processes the tests start themselves, no API
 // server) and `cluster` (the rest of test/integration and test/e2e, against one real
 // control plane per run, started by test/setup/global.ts).
@@ -12,6 +14,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'bench/**/*.test.ts', 'deploy/**/*.test.ts'],
+          exclude: ['**/*.slow.test.ts', '**/node_modules/**'],
           environment: 'node',
           testTimeout: 20_000,
         },
@@ -25,6 +28,15 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 400_000,
+        },
+      },
+      {
+        test: {
+          name: 'slow',
+          include: ['src/**/*.slow.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          fileParallelism: false,
         },
       },
       {

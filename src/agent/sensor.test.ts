@@ -175,7 +175,13 @@ describe('stream sensors', () => {
     const controller = new AbortController();
     const running = sensor.run(controller.signal);
     try {
-      await new Promise((r) => setTimeout(r, 200));
+      // Append a marker until one is read: from then on the follower is at the file's end,
+      // so the next line appended is read (no guess at when it opened the file).
+      await eventually('the follower at the end of the file', () => {
+        if (offered.some((s) => s.value === 0)) return true;
+        appendFileSync(path, '0\n');
+        return false;
+      });
       appendFileSync(path, '21.5\n');
       await eventually('the appended line', () => offered.some((s) => s.value === 21.5));
       expect(offered.some((s) => JSON.stringify(s.value) === '{"old":true}')).toBe(false);

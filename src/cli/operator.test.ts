@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseOperatorFlags } from './operator.ts';
+import { parseDuration, parseNamespaces, parseOperatorFlags } from './operator.ts';
 
 describe('manyfold operator flags', () => {
   it('uses controller-runtime names and fenced defaults', () => {
@@ -17,5 +17,12 @@ describe('manyfold operator flags', () => {
     expect(() => parseOperatorFlags(['--log-level', 'loud'])).toThrow(/--log-level/);
     expect(() => parseDuration('x', '10')).toThrow(/--x: '10' is not a duration/);
     expect(parseDuration('x', '1.5s')).toBe(1500);
+  });
+
+  it('serves one namespace or all, and refuses a list with a reason', () => {
+    expect(parseNamespaces(undefined)).toBeUndefined();
+    expect(parseNamespaces('')).toBeUndefined();
+    expect(parseNamespaces(' team-a ')).toBe('team-a');
+    expect(() => parseNamespaces('team-a,team-b')).toThrow(/several namespaces \(team-a, team-b\) is not supported yet/);
   });
 });

@@ -4,10 +4,16 @@
  * SIGTERM or SIGINT stops taking work, drains in-flight reconciles (up to
  * `--graceful-shutdown-timeout`), releases the leader Lease and exits 0.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Registry } from 'prom-client';
 import { registerControllers } from '../controllers/index.ts';
 import { KubeClient } from '../kube/client.ts';
-import { createLogger, type LogLevel } from '../runtime/log.ts';
+import { serveMetrics, type Endpoint } from '../runtime/http.ts';
+import { createLogger, type Logger, type LogLevel } from '../runtime/log.ts';
+import { KubeMetricsAuthorizer } from '../runtime/metrics-auth.ts';
+import { selfSignedCertificate } from '../runtime/self-signed.ts';
 import { Manager, type ManagerOptions } from '../runtime/manager.ts';
 import { defaultIdentity } from '../runtime/leader/elector.ts';
 import { parseTenancyFlags, tenancyFlagOptions, tenancyUsage, type TenancyPolicy } from './tenancy-flags.ts';
@@ -22,8 +28,16 @@ const usage = `Usage: manyfold operator [flags]
   --leader-elect-resource-name NAME      Lease name (default manyfold-operator)
   --operator-namespace NS                namespace of the Lease and the fencing ConfigMap
                                          (default $POD_NAMESPACE, else manyfold-system)
-  --namespace NS                         watch only this namespace (default: all)
+  --namespace NS                         serve only this namespace (default: all); needs only a
+                                         RoleBinding there (deploy/namespaced). A list (a,b) is
+                                         refused until the multi-namespace cache exists
   --metrics-bind-address ADDR            Prometheus /metrics (default :8080; 0 disables)
+  --metrics-secure[=true|false]          serve /metrics over HTTPS, only to callers whose bearer token
+                                         the API server authenticates (TokenReview) and allows to get
+                                         /metrics (SubjectAccessReview); default false here, true in
+                                         deploy/manifests
+  --metrics-cert-dir DIR                 tls.crt and tls.key for secure metrics (default: a
+                                         self-signed certificate made at start)
   --health-probe-bind-address ADDR       /healthz and /readyz (default :8081; 0 disables)
   --etcd-endpoints URL[,URL]             default etcd for FencedLease (default $MANYFOLD_ETCD_ENDPOINTS)
   --require-fencing[=true|false]         lead only once the API server enforces the term's fencing
@@ -45,6 +59,19 @@ export function parseDuration(flag: string, value: string): number {
   return Number(match[1]) * unit;
 }
 
+/**
+ * `--namespace`: one namespace, or empty for all. A comma-separated list is parsed but
+ * refused: serving several namespaces needs one informer per namespace behind the
+ * manager's cache, which the manager does not have yet.
+ */
+export function parseNamespaces(value: string | undefined): string | undefined {
+  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length > 1) {
+    throw new Error(`--namespace: serving several namespaces (${names.join(', ')}) is not supported yet; run one operator per namespace, or serve all`);
+  }
+  return names[0];
+}
+
 function parseBool(flag: string, value: string | boolean | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value === 'boolean') return value;
@@ -63,6 +90,8 @@ export interface OperatorFlags {
   operatorNamespace: string;
   namespace?: string | undefined;
   metricsBindAddress: string;
+  metricsSecure: boolean;
+  metricsCertDir?: string | undefined;
   healthProbeBindAddress: string;
   etcdEndpoints: string[];
   gracefulShutdownMs: number;
@@ -74,7 +103,7 @@ export interface OperatorFlags {
 
 export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'help' {
   // `--leader-elect=false` arrives as a string; bare `--leader-elect` as true.
-  const normalized = argv.map((a) => (a === '--leader-elect' || a === '--require-fencing' ? `${a}=true` : a));
+  const normalized = argv.map((a) => (a === '--leader-elect' || a === '--require-fencing' || a === '--metrics-secure' ? `${a}=true` : a));
   const { values } = parseArgs({
     args: normalized,
     options: {
@@ -87,6 +116,8 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
       'operator-namespace': { type: 'string' },
       namespace: { type: 'string' },
       'metrics-bind-address': { type: 'string' },
+      'metrics-secure': { type: 'string' },
+      'metrics-cert-dir': { type: 'string' },
       'health-probe-bind-address': { type: 'string' },
       'etcd-endpoints': { type: 'string' },
       'graceful-shutdown-timeout': { type: 'string' },
@@ -108,8 +139,10 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
     retryPeriodMs: parseDuration('leader-elect-retry-period', values['leader-elect-retry-period'] ?? '500ms'),
     leaseName: values['leader-elect-resource-name'] ?? 'manyfold-operator',
     operatorNamespace: values['operator-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'manyfold-system',
-    namespace: values.namespace || undefined,
+    namespace: parseNamespaces(values.namespace),
     metricsBindAddress: values['metrics-bind-address'] ?? ':8080',
+    metricsSecure: parseBool('metrics-secure', values['metrics-secure'], false),
+    metricsCertDir: values['metrics-cert-dir'] || undefined,
     healthProbeBindAddress: values['health-probe-bind-address'] ?? ':8081',
     etcdEndpoints: (values['etcd-endpoints'] ?? process.env['MANYFOLD_ETCD_ENDPOINTS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', values['graceful-shutdown-timeout'] ?? '30s'),
@@ -134,7 +167,8 @@ export function managerOptions(flags: OperatorFlags, wiring: { client: KubeClien
     ...(wiring.log === undefined ? {} : { log: wiring.log }),
     requireFencing: flags.requireFencing,
     namespace: flags.namespace,
-    metricsBindAddress: flags.metricsBindAddress,
+    // Secure metrics are served by runOperator (the manager serves plain HTTP only).
+    metricsBindAddress: flags.metricsSecure ? '0' : flags.metricsBindAddress,
     healthProbeBindAddress: flags.healthProbeBindAddress,
     drainTimeoutMs: flags.gracefulShutdownMs,
     leaderElection: {
@@ -147,6 +181,27 @@ export function managerOptions(flags: OperatorFlags, wiring: { client: KubeClien
       ignoreLeaseLoss: wiring.ignoreLeaseLoss ?? false,
     },
   };
+}
+
+/**
+ * `/metrics` over HTTPS for callers the API server authenticates and authorizes (see
+ * runtime/metrics-auth.ts). Listens before anything else starts, so a taken port fails
+ * the start at once.
+ */
+async function serveSecureMetrics(flags: OperatorFlags, options: { registry: Registry; client: KubeClient; log: Logger }): Promise<Endpoint | undefined> {
+  const tls = flags.metricsCertDir
+    ? { cert: await readFile(join(flags.metricsCertDir, 'tls.crt'), 'utf8'), key: await readFile(join(flags.metricsCertDir, 'tls.key'), 'utf8') }
+    : selfSignedCertificate({ hosts: ['localhost', '127.0.0.1', ...(process.env['POD_IP'] ? [process.env['POD_IP']] : [])] });
+  const endpoint = await serveMetrics(flags.metricsBindAddress, options.registry, { tls, authorizer: new KubeMetricsAuthorizer({ client: options.client }) });
+  if (endpoint) {
+    options.log.info({ event: 'metrics_serving', metrics: endpoint.address, secure: true, certificate: flags.metricsCertDir ? 'cert-dir' : 'self-signed' }, 'serving authenticated metrics over HTTPS');
+  }
+  return endpoint;
+}
+
+/** Whether `error` is a listener's "address already in use". */
+function addressInUse(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
 }
 
 export async function runOperator(argv: readonly string[]): Promise<number> {
@@ -185,9 +240,22 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
     log.error({ event: 'unhandled_rejection', err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection (ignored)');
   });
   log.info({ event: 'operator_starting', identity: manager.identity, leaderElect: flags.leaderElect, namespace: flags.namespace ?? '(all)' }, 'starting');
+  let secureMetrics: Endpoint | undefined;
   try {
+    if (flags.metricsSecure) secureMetrics = await serveSecureMetrics(flags, { registry: manager.metrics.registry, client, log });
     await manager.start(stop.signal);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error(
+      { event: 'operator_failed', err: message, ...(addressInUse(error) ? { code: 'EADDRINUSE' } : {}) },
+      addressInUse(error) ? `a listening port is taken (${message}); exiting` : `the operator failed: ${message}; exiting`,
+    );
+    // What a failed start left running (informers of a manager whose endpoints could not
+    // bind) must not keep a process alive that can no longer serve: exit non-zero.
+    setTimeout(() => process.exit(1), 2000).unref();
+    return 1;
   } finally {
+    await secureMetrics?.close();
     await client.close();
   }
   log.info({ event: 'operator_stopped' }, 'stopped');

@@ -11,6 +11,11 @@
  *   run on, and runs the operator there. A user's own nodes are never labelled.
  * Then it shows a live status view of every Manyfold resource until Ctrl-C, which stops
  * the operator (drained, Lease released) and a local control plane it started.
+ *
+ * Clean-up is not cut short by the terminal: further Ctrl-Cs (or the one `npm` forwards
+ * on top of the terminal's) only say that it is still stopping (the fourth gives up and
+ * names `manyfold dev down`), and output whose reader went away (`npm start | tee`,
+ * where Ctrl-C ends `tee` too) is dropped instead of failing with EPIPE.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -38,6 +43,24 @@ const usage = `Usage: manyfold start [--local] [--examples] [--once] [--nodes N]
   --nodes N     fake nodes for the local control plane (default 3)`;
 
 const ExamplesNamespace = 'manyfold-examples';
+/** How long the operator may take to stop on SIGTERM before it is killed (its drain is 30 s). */
+const OperatorStopGraceMs = 40_000;
+
+/**
+ * A writer to stdout or stderr that drops output once its reader is gone (EPIPE when
+ * `| tee` ended): without it, the stream's 'error' event would end the process before
+ * it stopped what it started.
+ */
+export function guardedOutput(stream: NodeJS.WritableStream & { destroyed?: boolean }): (text: string) => void {
+  let closed = false;
+  stream.on('error', () => {
+    closed = true; // EPIPE, or any other failure of the terminal or pipe: output ends, work goes on
+  });
+  return (text) => {
+    if (closed || stream.destroyed === true) return;
+    stream.write(text);
+  };
+}
 const binPath = fileURLToPath(new URL('../../bin/manyfold.js', import.meta.url));
 
 /** The current kubeconfig's client when it answers /readyz within 3 s. */
@@ -100,16 +123,22 @@ function startOperator(options: { kubeconfig: string; logFile: string; etcdEndpo
   if (options.etcdEndpoint) args.push('--etcd-endpoints', options.etcdEndpoint);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = createWriteStream(options.logFile, { flags: 'a' });
+  // Settles however the child ends, even before stop() is called: Ctrl-C reaches the
+  // operator too, and one still loading its modules dies of SIGINT at once.
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const running: RunningOperator = {
     child,
     logFile: options.logFile,
     leading: false,
     epoch: 0,
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        // The operator drains for up to its graceful-shutdown timeout (30 s) and then exits.
+        const timer = setTimeout(() => child.kill('SIGKILL'), OperatorStopGraceMs);
+        await exited;
+        clearTimeout(timer);
+      }
       out.end();
     },
   };
@@ -198,7 +227,9 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const err = guardedOutput(process.stderr);
+  const out = guardedOutput(process.stdout);
+  const log = (line: string) => err(`${line}\n`);
   const external = values.local ? undefined : await reachableCluster();
   const dir = defaultDir();
   let admin: KubeClient;
@@ -229,9 +260,19 @@ export async function runStart(argv: readonly string[]): Promise<number> {
   await mkdir(logs, { recursive: true });
   let operator: RunningOperator | undefined;
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  let signals = 0;
+  const onSignal = (name: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      stop.abort();
+    } else if (signals < 4) {
+      log(`${name}: still stopping the operator${startedCluster ? ' and the local control plane' : ''}; press Ctrl-C ${4 - signals} more time(s) to give up`);
+    } else {
+      log(`Gave up stopping; what still runs: npx manyfold dev status; stop it with: npx manyfold dev down`);
+      process.exit(130);
+    }
+  };
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(name, onSignal);
   try {
     log('Installing Manyfold (CRDs, RBAC, operator config, fencing policy)');
     await install(admin);
@@ -261,20 +302,24 @@ export async function runStart(argv: readonly string[]): Promise<number> {
       if (values.once) {
         const settled = objects.length > 0 && objects.every((o) => isSettled(o, { fakeNodes: !external }));
         if (settled || Date.now() - started > 90_000) {
-          process.stdout.write(`${view}\n`);
+          out(`${view}\n`);
           return settled ? 0 : 1;
         }
       } else if (process.stdout.isTTY) {
-        process.stdout.write(`\x1b[2J\x1b[H${view}\n\nCtrl-C stops the operator${startedCluster ? ' and the local control plane' : ''}.\n`);
+        out(`\x1b[2J\x1b[H${view}\n\nCtrl-C stops the operator${startedCluster ? ' and the local control plane' : ''}.\n`);
       } else {
-        process.stdout.write(`${view}\n`);
+        out(`${view}\n`);
       }
       await sleep(values.once ? 1000 : process.stdout.isTTY ? 2000 : 15_000, undefined, { signal: stop.signal }).catch(() => undefined);
     }
     return 0;
   } finally {
-    await operator?.stop();
-    await admin.close();
-    if (startedCluster) await down({ dir, log });
+    try {
+      await operator?.stop();
+      await admin.close();
+    } finally {
+      if (startedCluster) await down({ dir, log });
+      for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(name, onSignal);
+    }
   }
 }

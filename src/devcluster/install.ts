@@ -1,7 +1,7 @@
 /**
  * Installs Manyfold into a cluster from the checked-in manifests: the CRDs of
  * `deploy/crds` and the cluster-side pieces of `deploy/manifests` (namespace, RBAC,
- * operator config, fencing policy) — everything but the operator Deployment, for when
+ * operator config, fencing and confinement policies) — everything but the operator Deployment, for when
  * the operator runs as a local process. Server-side apply as `manyfold-install`, then
  * waits until every CRD is Established.
  */
@@ -16,6 +16,9 @@ import type { KubeObject } from '../kube/types.ts';
 
 export const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
 
+/** Name of the broad ClusterRole (and binding) that earlier versions installed; removed on install. */
+const LegacyOperatorBinding = 'manyfold-operator';
+
 /** Parses every document of a multi-document YAML file (empty documents skipped). */
 export async function readManifests(path: string): Promise<KubeObject[]> {
   const docs = parseAllDocuments(await readFile(path, 'utf8'));
@@ -27,7 +30,7 @@ export async function manifests(options: { withOperator?: boolean } = {}): Promi
   const crdFiles = (await readdir(join(deployDir, 'crds'))).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
   const files = [
     ...crdFiles.map((f) => join(deployDir, 'crds', f)),
-    ...['namespace.yaml', 'rbac.yaml', 'config.yaml', 'fencing-policy.yaml', ...(options.withOperator ? ['deployment.yaml'] : [])].map((f) => join(deployDir, 'manifests', f)),
+    ...['namespace.yaml', 'rbac.yaml', 'metrics-auth.yaml', 'config.yaml', 'fencing-policy.yaml', 'confinement-policy.yaml', ...(options.withOperator ? ['deployment.yaml', 'networkpolicy.yaml'] : [])].map((f) => join(deployDir, 'manifests', f)),
   ];
   const out: KubeObject[] = [];
   for (const file of files) out.push(...(await readManifests(file)));
@@ -38,6 +41,9 @@ export async function manifests(options: { withOperator?: boolean } = {}): Promi
 export async function install(client: KubeClient, options: { withOperator?: boolean; timeoutMs?: number } = {}): Promise<void> {
   const objects = await manifests(options);
   for (const object of objects) await client.apply(object, { fieldManager: 'manyfold-install', force: true });
+  // Versions before the least-privilege RBAC bound one broad ClusterRole of this name.
+  await client.deleteIfExists(Resources.ClusterRoleBinding, { name: LegacyOperatorBinding });
+  await client.deleteIfExists(Resources.ClusterRole, { name: LegacyOperatorBinding });
   const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name ?? '');
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (const name of crds) {

@@ -4,10 +4,16 @@
  *
  * Addresses use controller-runtime's flag syntax: `:8080` (all interfaces),
  * `127.0.0.1:0` (loopback, any free port), or `0` to disable.
+ *
+ * `/metrics` can be served over TLS and only to callers an authorizer admits
+ * (metrics-auth.ts: TokenReview + SubjectAccessReview), as controller-runtime's secure
+ * metrics are.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { MetricsAuthorizer } from './metrics-auth.ts';
 
 export type Check = () => { ok: boolean; detail: string };
 
@@ -70,20 +76,40 @@ export async function serveProbes(bindAddress: string, checks: { healthz: Record
   return { server, address, close: closer(server) };
 }
 
+/** How `/metrics` is protected (both optional: plain HTTP to anyone by default). */
+export interface MetricsServing {
+  /** PEM certificate and key: serve HTTPS. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** Admits or refuses each request (401/403/503 with a plain-text reason). */
+  readonly authorizer?: MetricsAuthorizer;
+}
+
 /** Serves `/metrics` from a prom-client registry. */
-export async function serveMetrics(bindAddress: string, registry: Registry): Promise<Endpoint | undefined> {
+export async function serveMetrics(bindAddress: string, registry: Registry, serving: MetricsServing = {}): Promise<Endpoint | undefined> {
   const bind = parseBindAddress(bindAddress);
   if (!bind) return undefined;
-  const server = createServer((req, res) => {
-    if ((req.url ?? '/').split('?')[0] !== '/metrics') {
-      res.writeHead(404).end('not found\n');
-      return;
-    }
+  const send = (res: ServerResponse) =>
     registry.metrics().then(
       (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
       (error: unknown) => res.writeHead(500).end(String(error)),
     );
-  });
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path !== '/metrics') {
+      res.writeHead(404).end('not found\n');
+      return;
+    }
+    if (!serving.authorizer) {
+      void send(res);
+      return;
+    }
+    void serving.authorizer.authorize({ authorization: req.headers.authorization, path }).then((decision) => {
+      if (decision.allowed) return send(res);
+      res.writeHead(decision.code, { 'Content-Type': 'text/plain; charset=utf-8', ...(decision.code === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}) }).end(`${decision.message}\n`);
+      return undefined;
+    });
+  };
+  const server: Server = serving.tls ? createTlsServer({ cert: serving.tls.cert, key: serving.tls.key }, handler) : createServer(handler);
   const address = await listen(server, bind);
   return { server, address, close: closer(server) };
 }

@@ -6,12 +6,17 @@
  * operator writes in the namespace (no version stamped with an older epoch was stored).
  * The old leader steps down.
  *
- * Two variants: a leader with normal timings (it notices its renew deadline passed and
- * stops before writing), and a leader with fault injection that never notices it lost
- * the Lease and keeps reconciling: only fencing stops it, and every write it attempts
- * is rejected.
+ * Two variants, each of which must see the old leader attempt writes after the new
+ * epoch was published (or it proves nothing):
+ * - a leader with normal timings, frozen while its writes are in flight: it talks to the
+ *   API server through a proxy that holds what it sends, it is given work, and it is
+ *   SIGSTOPped with those requests still in the proxy; they reach the API server only
+ *   after the new leader published its epoch;
+ * - a leader with fault injection that never notices it lost the Lease and keeps
+ *   reconciling after it resumes: only fencing stops it.
+ * In both, every write it attempts is rejected.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
@@ -21,8 +26,19 @@ import { Resources, type ResourceType } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
 import { watchEvents } from '../../src/kube/watch.ts';
 import { EpochAnnotation } from '../../src/runtime/leader/fence.ts';
+import { parse, stringify } from 'yaml';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
+
+/** A copy of the operator's kubeconfig whose server is `127.0.0.1:<port>` (a proxy). */
+async function operatorKubeconfigVia(port: number): Promise<string> {
+  const config = parse(await readFile(inject('operatorKubeconfig'), 'utf8')) as { clusters: { cluster: { server: string } }[] };
+  for (const c of config.clusters) c.cluster.server = `https://127.0.0.1:${port}`;
+  const path = join(inject('clusterDir'), `operator-via-${port}.kubeconfig`);
+  await writeFile(path, stringify(config), { mode: 0o600 });
+  return path;
+}
 
 type Cell = KubeObject & { status?: CellStatus };
 
@@ -112,8 +128,14 @@ describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader',
     spec: { zone: 'zone-a', template: { resources: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' }, data: { value } }] } },
   });
 
-  async function scenario(options: { prefix: string; faulty: boolean }) {
-    const a = startOperatorProcess([], options.faulty ? { MANYFOLD_FAULT_INJECTION: 'ignore-lease-loss' } : {});
+  async function scenario(options: { prefix: string; faulty: boolean; inFlight: boolean }) {
+    let proxy: TcpProxy | undefined;
+    if (options.inFlight) {
+      const server = new URL(admin.server);
+      proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
+    }
+    const aArgs = proxy ? ['--kubeconfig', await operatorKubeconfigVia(proxy.port)] : [];
+    const a = startOperatorProcess(aArgs, options.faulty ? { MANYFOLD_FAULT_INJECTION: 'ignore-lease-loss' } : {});
     processes.push(a);
     const aStart = await a.waitForLog((l) => l['event'] === 'operator_starting');
     const aElected = await a.waitForLog((l) => l['event'] === 'leader_elected', 30_000);
@@ -128,6 +150,13 @@ describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader',
       return cells.every((c) => c.status?.phase === 'Ready' && Number(c.status.epoch) === aElected['epoch']);
     });
 
+    if (proxy) {
+      // Work for the leader; what it sends about it stays in the proxy. Within its renew
+      // deadline (2 s; its renewals are held too) it still leads and writes.
+      proxy.hold();
+      for (const name of names) await admin.apply(cell(name, 'v2'), { fieldManager: 'test-user' });
+      await new Promise((r) => setTimeout(r, 800));
+    }
     process.kill(a.pid, 'SIGSTOP');
     const bElected = await b.waitForLog((l) => l['event'] === 'leader_elected', 30_000);
     expect(bElected['epoch']).toBeGreaterThan(aElected['epoch'] as number);
@@ -140,6 +169,9 @@ describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader',
     });
 
     const witness = await witnessVersions(admin, ns.name, [CellType, Resources.ConfigMap, Resources.EventsV1]);
+    // The old leader's writes in flight reach the API server now, after the new epoch.
+    const released = proxy?.release();
+    if (proxy) expect(released, 'bytes the frozen leader had sent').toBeGreaterThan(0);
     process.kill(a.pid, 'SIGCONT');
     const lost = await a.waitForLog((l) => l['event'] === 'leader_lost', 30_000);
     if (options.faulty) await a.waitForLog((l) => l['event'] === 'write_fenced', 30_000);
@@ -188,16 +220,19 @@ describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader',
     console.info(`[fencing ${options.prefix}] stale writes attempted after epoch ${String(bElected['epoch'])} was published: ${staleWrites.length}, rejected (403): ${rejected.length}, other failures: ${staleWrites.length - rejected.length - landed.length} (codes ${JSON.stringify(staleWrites.map((e) => e.responseStatus?.code))}), landed: ${landed.length}; old leader: ${String(lost['reason'])}`);
     await a.stop();
     await b.stop();
+    await proxy?.close();
     return { attempted: staleWrites.length, rejected: rejected.length, reason: String(lost['reason']) };
   }
 
-  it('a frozen leader with normal timings steps down and none of its writes land', async () => {
-    const result = await scenario({ prefix: 'calm', faulty: false });
-    expect(result.reason).toMatch(/renewal|held by/);
+  it('a leader with normal timings frozen while its writes are in flight steps down, and none of them lands', async () => {
+    const result = await scenario({ prefix: 'calm', faulty: false, inFlight: true });
+    expect(result.attempted, 'writes the old leader attempted after the new epoch was published').toBeGreaterThan(0);
+    expect(result.rejected).toBeGreaterThan(0);
+    expect(result.reason).toMatch(/renewal|held by|fenced/);
   });
 
   it('a leader that never notices it was deposed is stopped by fencing: every write rejected', async () => {
-    const result = await scenario({ prefix: 'faulty', faulty: true });
+    const result = await scenario({ prefix: 'faulty', faulty: true, inFlight: false });
     expect(result.attempted).toBeGreaterThan(0);
     expect(result.rejected).toBeGreaterThan(0);
     expect(result.reason).toContain('fenced');

@@ -10,7 +10,7 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
 import { stampEpoch } from '../../src/runtime/leader/fence.ts';
-import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
+import { adminClient, eventually, operatorClient, testNamespace } from '../support/cluster.ts';
 import { startManager, type RunningManager } from '../support/operator.ts';
 
 type ConfigMap = KubeObject & { data?: Record<string, string> };
@@ -25,6 +25,26 @@ describe('conflict storm', () => {
     admin = await adminClient();
     ns = await testNamespace(admin, 'storm');
     await admin.create(Resources.ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'shared', namespace: ns.name }, data: {} });
+    // This test's controller reads fresh and replaces (get + update), which the real
+    // controllers never do, so deploy/manifests does not grant it: grant it here, for
+    // this namespace only.
+    await admin.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'storm', namespace: ns.name }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'update'] }] }, { fieldManager: 'test' });
+    await admin.apply(
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'storm', namespace: ns.name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'storm' },
+        subjects: [{ kind: 'ServiceAccount', name: 'manyfold-operator', namespace: 'manyfold-system' }],
+      },
+      { fieldManager: 'test' },
+    );
+    const identity = await operatorClient();
+    try {
+      await eventually('the storm Role in effect', async () => (await identity.get(Resources.ConfigMap, 'shared', ns.name)).metadata.name === 'shared');
+    } finally {
+      await identity.close();
+    }
     const storm: ControllerSpec = {
       name: 'storm',
       for: Resources.ConfigMap,

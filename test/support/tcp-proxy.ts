@@ -2,13 +2,18 @@
  * A TCP proxy on 127.0.0.1 for fault injection between a client and the API server:
  * `freeze()` stops forwarding on every open connection while keeping it open (a
  * half-dead connection: the client sees silence, no error, no close); new connections
- * forward normally. `close()` ends everything.
+ * forward normally. `hold()` queues the bytes every connection, open or new, sends to
+ * the server (optionally the answers too), and `release()` delivers them: requests a client sent during the hold
+ * reach the server only then (writes "in flight" across a takeover). `close()` ends
+ * everything.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private readonly server: Server;
   private readonly pairs = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
+  private held: { to: Socket; chunk: Buffer }[] | undefined;
+  private holdBoth = false;
   port = 0;
 
   private constructor(target: { host: string; port: number }) {
@@ -16,12 +21,14 @@ export class TcpProxy {
       const upstream = connect(target.port, target.host);
       const pair = { client, upstream, frozen: false };
       this.pairs.add(pair);
-      const forward = (from: Socket, to: Socket) =>
+      const forward = (from: Socket, to: Socket, toServer: boolean) =>
         from.on('data', (chunk: Buffer) => {
-          if (!pair.frozen) to.write(chunk);
+          if (pair.frozen) return;
+          if (this.held && (toServer || this.holdBoth)) this.held.push({ to, chunk });
+          else to.write(chunk);
         });
-      forward(client, upstream);
-      forward(upstream, client);
+      forward(client, upstream, true);
+      forward(upstream, client, false);
       const end = () => {
         client.destroy();
         upstream.destroy();
@@ -49,6 +56,28 @@ export class TcpProxy {
   freeze(): number {
     for (const pair of this.pairs) pair.frozen = true;
     return this.pairs.size;
+  }
+
+  /**
+   * Queues every byte sent to the server from now on (all connections, open or new),
+   * and with `bothWays` the server's answers too, until {@link release}.
+   */
+  hold(options: { bothWays?: boolean } = {}): void {
+    this.held ??= [];
+    this.holdBoth = options.bothWays ?? false;
+  }
+
+  /** Delivers what {@link hold} queued, in order; returns the bytes delivered client to server. */
+  release(): number {
+    const queued = this.held ?? [];
+    this.held = undefined;
+    let upstreamBytes = 0;
+    for (const { to, chunk } of queued) {
+      if (to.destroyed) continue;
+      to.write(chunk);
+      if ([...this.pairs].some((p) => p.upstream === to)) upstreamBytes += chunk.length;
+    }
+    return upstreamBytes;
   }
 
   async close(): Promise<void> {

@@ -11,12 +11,17 @@
  * whose spool append returned) reached the collector at least once; a sequence number
  * never names two different samples (the counter resumes from the spool); the number of
  * duplicates is reported, not bounded (at-least-once).
+ *
+ * Tier: `slow`: about 3 minutes on an idle machine, up to 7 allowed on a busy one;
+ * `npm run test:integration` runs it, `test:unit` does not. The seed of the sink's
+ * chaos is printed on success and on failure; replay a run with
+ * `MANYFOLD_CRASH_SEED=<seed>`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { ackedSequences, agentConfig, Collector, eventually, tempDir, writeConfig } from './testing.test-helper.ts';
 
 const KILLS = 50;
@@ -61,8 +66,11 @@ function startAgent(dir: string, env: NodeJS.ProcessEnv): AgentProcess {
 }
 
 describe('agent crash test', () => {
-  it(`loses no acknowledged sample across ${KILLS} kill -9 with a flaky, slow sink`, { timeout: 175_000 }, async () => {
+  it(`loses no acknowledged sample across ${KILLS} kill -9 with a flaky, slow sink`, { timeout: 420_000 }, async () => {
     const seed = Number(process.env['MANYFOLD_CRASH_SEED'] ?? Date.now() % 1_000_000);
+    onTestFailed(() => {
+      process.stdout.write(`[agent crash test] FAILED with seed ${seed}; replay: MANYFOLD_CRASH_SEED=${seed} npx vitest run --project slow src/agent/crash.slow.test.ts\n`);
+    });
     const random = prng(seed);
     const dir = tempDir('manyfold-agent-crash-');
     const cache = join(dir, 'compile-cache');
