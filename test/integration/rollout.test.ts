@@ -174,6 +174,9 @@ describe('Rollout controller', () => {
 
   it('reduces a real Prometheus answer to one number, or says why not (no data, several series, unreachable)', async (ctx) => {
     if ('skip' in prometheus) return ctx.skip(prometheus.skip);
+    // The test before set 0.1 at the endpoint; Prometheus sees it at its next scrape.
+    endpoint.set(QUERY, 0.1);
+    await prometheus.until(QUERY, 0.1);
     expect(await queryPrometheus(prometheus.url, QUERY)).toEqual({ value: 0.1 });
     expect(await queryPrometheus(prometheus.url, 'scalar(app_error_ratio) * 2')).toEqual({ value: 0.2 });
     expect(await queryPrometheus(prometheus.url, 'no_such_metric_anywhere')).toMatchObject({ error: expect.stringContaining('no data') as unknown });
