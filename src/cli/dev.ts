@@ -14,7 +14,10 @@ const usage = `Usage: manyfold dev <up|down|status> [options]
   status   show the processes, the server version and node readiness
 
 Options:
-  --nodes N     fake kwok nodes to create (up; default 3)
+  --nodes N       fake kwok nodes to create (up; default 3)
+  --real-nodes N  real nodes (kubelet + containerd, pods really run) beside them (up;
+                  default 1, at most 1 per machine; where a real node cannot run, for
+                  instance without root, the reason is printed and the cluster is kwok-only)
   --dir PATH    state directory (default .manyfold/dev, or $MANYFOLD_DEV_DIR)`;
 
 export async function runDev(argv: readonly string[]): Promise<number> {
@@ -23,6 +26,7 @@ export async function runDev(argv: readonly string[]): Promise<number> {
     allowPositionals: true,
     options: {
       nodes: { type: 'string' },
+      'real-nodes': { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -40,8 +44,13 @@ export async function runDev(argv: readonly string[]): Promise<number> {
         process.stderr.write(`--nodes must be an integer from 0 to 5000, got '${values.nodes}'\n`);
         return 2;
       }
+      const realNodes = values['real-nodes'] === undefined ? 1 : Number(values['real-nodes']);
+      if (!Number.isInteger(realNodes) || realNodes < 0 || realNodes > 1) {
+        process.stderr.write(`--real-nodes must be 0 or 1 (one real node per machine), got '${values['real-nodes'] ?? ''}'\n`);
+        return 2;
+      }
       try {
-        await up({ dir, nodes });
+        await up({ dir, nodes, realNodes });
       } catch (error) {
         if (error instanceof StartError) {
           process.stderr.write(`\n${error.message}\n--- last lines of ${error.logFile} ---\n${error.logTail}\n`);
