@@ -2,7 +2,9 @@
  * `manyfold dev up|down|status`: the embedded local control plane.
  */
 import { parseArgs } from 'node:util';
-import { defaultDir, down, formatStatus, status, up } from '../devcluster/cluster.ts';
+import { defaultDir, down, formatStatus, readState, status, up } from '../devcluster/cluster.ts';
+import { buildImage, LocalBase } from '../devcluster/image/build.ts';
+import { importImage } from '../devcluster/realnode/node.ts';
 import { StartError } from '../devcluster/processes.ts';
 
 const usage = `Usage: manyfold dev <up|down|status> [options]
@@ -12,6 +14,9 @@ const usage = `Usage: manyfold dev <up|down|status> [options]
            built once from the Go module proxy); harmless when already up
   down     stop exactly the processes 'up' started
   status   show the processes, the server version and node readiness
+  image    build the operator/agent image from ./Dockerfile without a registry (base:
+           ${LocalBase}, made from Debian packages and the project's Node 24) and
+           import it into the real node's containerd when one runs
 
 Options:
   --nodes N       fake kwok nodes to create (up; default 3)
@@ -64,6 +69,18 @@ export async function runDev(argv: readonly string[]): Promise<number> {
     case 'down':
       await down({ dir });
       return 0;
+    case 'image': {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const image = await buildImage({ log });
+      log(`Image ${image.name} (${image.digest}): ${(image.bytes / 1048576).toFixed(1)} MiB uncompressed, built in ${image.seconds.toFixed(1)} s, archive ${image.archive}`);
+      const state = await readState(dir);
+      if (state?.realNode) {
+        const started = Date.now();
+        await importImage(state.realNode, image.archive);
+        log(`Imported into ${state.realNode.name}'s containerd in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      }
+      return 0;
+    }
     case 'status': {
       const s = await status({ dir });
       process.stdout.write(`${formatStatus(s)}\n`);
@@ -71,7 +88,7 @@ export async function runDev(argv: readonly string[]): Promise<number> {
       return healthy ? 0 : 1;
     }
     default:
-      process.stderr.write(`manyfold dev: unknown action '${action}' (allowed: up, down, status)\n`);
+      process.stderr.write(`manyfold dev: unknown action '${action}' (allowed: up, down, status, image)\n`);
       return 2;
   }
 }

@@ -51,6 +51,9 @@ export interface RealNodeState {
   readonly processes: readonly ProcessRecord[];
 }
 
+/** The label and taint key of edge nodes (what examples/sensor-fleet.yaml selects and tolerates). */
+export const EdgeLabel = 'manyfold.dev/edge';
+
 /** Node names for real nodes; there is at most one per machine. */
 export function realNodeName(index: number): string {
   return `manyfold-real-${index}`;
@@ -200,7 +203,10 @@ export async function startRealNode(options: {
       `--cert-dir=${join(p.dir, 'kubelet-pki')}`,
       `--hostname-override=${name}`,
       `--node-ip=${gateway}`,
-      '--node-labels=type=real,manyfold.dev/real-node=true',
+      // An edge node: examples/sensor-fleet.yaml selects and tolerates this; other
+      // workloads stay on the kwok nodes unless they tolerate the taint.
+      `--node-labels=type=real,${EdgeLabel}=true`,
+      `--register-with-taints=${EdgeLabel}=true:NoSchedule`,
       '--v=1',
     ],
     log: join(logs, 'kubelet.log'),
