@@ -29,6 +29,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { down, readState } from '../../src/devcluster/cluster.ts';
 import { CgroupRoot, NodeNetwork } from '../../src/devcluster/realnode/config.ts';
+import { isRunning } from '../../src/devcluster/processes.ts';
 import { HostPaths, iptablesCleanup, mountsUnder } from '../../src/devcluster/realnode/hoststate.ts';
 import { MarkerFile, type RealNodeState } from '../../src/devcluster/realnode/node.ts';
 import type { KubeClient } from '../../src/runtime/kube/client.ts';
@@ -304,10 +305,13 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
     const state = await readState(dir);
     if (!state?.realNode) throw new Error('no real node recorded');
     const real = state.realNode;
-    const binaries = [...state.processes, ...real.processes].map((p) => p.binary).concat([real.shim]);
+    // The control plane's binaries are shared with other local clusters; the real node's
+    // (kubelet, containerd, its shims) run only for the machine's one real node.
+    const recorded = [...state.processes, ...real.processes];
+    const binaries = real.processes.map((p) => p.binary).concat([real.shim]);
     await down({ dir, log: (line) => process.stderr.write(`[incluster] down: ${line}\n`) });
 
-    const leftovers: string[] = [];
+    const leftovers: string[] = recorded.filter(isRunning).map((p) => `process ${p.pid} ${p.name}`);
     for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
       try {
         const exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
