@@ -19,14 +19,14 @@ import type { Clock } from '../legos/clock.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer/informer.ts';
 import { keyOf, splitKey } from './informer/store.ts';
-import { classifyError } from './errors.ts';
-import type { KubeClient } from './kube/client.ts';
-import { isNotFound } from './kube/errors.ts';
-import type { ResourceType } from './kube/resources.ts';
-import type { KubeObject } from './kube/types.ts';
+import { classifyError, retryAfterOf } from './errors.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isNotFound } from '../kube/errors.ts';
+import type { ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { WorkQueue, WorkerPool, type ReconcileResult } from './queue/index.ts';
+import { ExponentialFailureRateLimiter, WorkQueue, WorkerPool, defaultControllerRateLimiter, type ReconcileResult } from './queue/index.ts';
 import type { FencedWriter } from './writer.ts';
 
 /** Narrows an informer to a namespace and/or selectors (see Manager.informer). */
@@ -93,8 +93,10 @@ export interface ControllerSpec {
   readonly reconcile: Reconcile;
   /** Concurrent reconciles (default 4). */
   readonly concurrency?: number;
-  /** Requeue every primary object this often (default 600,000 ms; 0 disables). */
+  /** Requeue every primary object this often, ms (0 disables). @default 600000 */
   readonly resyncPeriodMs?: number;
+  /** Registers the controller's domain metrics with the manager's (runs once, when added). */
+  readonly metrics?: (metrics: OperatorMetrics) => void;
 }
 
 /** What the manager provides a controller for one leadership term. */
@@ -138,6 +140,7 @@ export class Controller {
     this.spec = spec;
     this.deps = deps;
     this.log = deps.log.child({ controller: spec.name });
+    spec.metrics?.(deps.metrics);
     this.wire();
   }
 
@@ -183,8 +186,11 @@ export class Controller {
     const { metrics, clock } = this.deps;
     const name = this.spec.name;
     const labels = { name, controller: name };
+    const perKey = new ExponentialFailureRateLimiter<string>();
+    metrics.trackMemory(`${name}_retries`, perKey.memory);
     const queue = new WorkQueue<string>({
       clock,
+      rateLimiter: defaultControllerRateLimiter({ clock, perKey }),
       metrics: {
         depth: (n) => metrics.queueDepth.set(labels, n),
         added: () => metrics.queueAdds.inc(labels),
@@ -202,6 +208,7 @@ export class Controller {
       concurrency,
       drainTimeoutMs: this.deps.drainTimeoutMs,
       classify: classifyError,
+      retryAfterMs: retryAfterOf,
       reconcile: (key, signal) => this.reconcileOne(key, term, signal),
       metrics: {
         reconciled: (outcome, seconds) => {

@@ -19,9 +19,9 @@ import { Controller, type Cache, type ControllerSpec, type InformerSelector } fr
 import { KubeEventRecorder, type EventRecorder } from './events.ts';
 import { serveMetrics, serveProbes, type Endpoint } from './http.ts';
 import { Informer } from './informer/informer.ts';
-import type { KubeClient } from './kube/client.ts';
-import { apiVersionOf, type ResourceType } from './kube/resources.ts';
-import type { KubeObject } from './kube/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { apiVersionOf, type ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { LeaderElector, defaultIdentity } from './leader/elector.ts';
 import { awaitFencingEffective, publishEpoch, readPublishedEpoch } from './leader/fence.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -62,6 +62,9 @@ export interface ManagerOptions {
   readonly informer?: { silenceTimeoutMs?: number; relistPeriodMs?: number };
 }
 
+/** How often a term still waiting for its caches says so, ms. */
+const SlowSyncWarningEveryMs = 10_000;
+
 function typeKey(type: ResourceType): string {
   return `${apiVersionOf(type)}/${type.plural}`;
 }
@@ -91,7 +94,10 @@ export class Manager {
     this.log = options.log ?? silentLogger;
     this.metrics = options.metrics ?? new OperatorMetrics();
     this.identity = options.identity ?? defaultIdentity();
-    this.recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, epoch: () => this.epoch, clock: this.clock, log: this.log });
+    const recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, epoch: () => this.epoch, clock: this.clock, log: this.log });
+    this.metrics.trackMemory('event_dedupe', recorder.memories.dedupe);
+    this.metrics.trackMemory('event_rate_limit', recorder.memories.rateLimit);
+    this.recorder = recorder;
   }
 
   /**
@@ -210,7 +216,7 @@ export class Manager {
     const namespace = this.options.leaderElection.namespace;
     await publishEpoch(this.client, { namespace, epoch, identity: this.identity, fieldManager: FieldManager, wallNow: rfc3339(this.clock.now()), signal });
     if (this.options.requireFencing === false) return;
-    const waitedMs = await awaitFencingEffective(this.client, { namespace, epoch, fieldManager: FieldManager, signal });
+    const waitedMs = await awaitFencingEffective(this.client, { namespace, epoch, fieldManager: FieldManager, signal, clock: this.clock });
     this.log.info({ event: 'fencing_enforced', epoch, waitedMs }, 'the API server rejects writes of older epochs');
   }
 
@@ -228,15 +234,21 @@ export class Manager {
         stepDown(`fenced: ${error.message}`);
       },
     });
+    this.metrics.trackMemory('writer_statuses', writer.memory);
     try {
-      const syncing = Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
-      const slow = setInterval(() => {
-        this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
-      }, 10_000);
+      const synced = new AbortController();
+      const slow = (async () => {
+        const signal = AbortSignal.any([synced.signal, term.signal]);
+        while (!signal.aborted) {
+          await this.clock.sleep(SlowSyncWarningEveryMs, signal).catch(() => undefined);
+          if (!signal.aborted) this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
+        }
+      })();
       try {
-        await syncing;
+        await Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
       } finally {
-        clearInterval(slow);
+        synced.abort();
+        await slow;
       }
       await Promise.all(this.controllers.map((c) => c.run({ signal: term.signal, epoch: term.epoch, writer })));
     } catch (error) {

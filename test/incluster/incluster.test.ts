@@ -32,9 +32,9 @@ import { CgroupRoot, NodeNetwork } from '../../src/devcluster/realnode/config.ts
 import { isRunning } from '../../src/devcluster/processes.ts';
 import { HostPaths, iptablesCleanup, mountsUnder } from '../../src/devcluster/realnode/hoststate.ts';
 import { MarkerFile, type RealNodeState } from '../../src/devcluster/realnode/node.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually } from '../support/cluster.ts';
 
 const run = promisify(execFile);
