@@ -88,7 +88,8 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
   const operatorPods = async () => (await client.list<Pod>(Resources.Pod, { namespace: OperatorNs, labelSelector: OperatorSelector })).items;
   const leaderPod = async () => {
     const lease = await client.getOrUndefined<Lease>(Resources.Lease, 'manyfold-operator', OperatorNs);
-    return lease?.spec?.holderIdentity?.split('_')[0];
+    // A released Lease has an empty holder: nobody leads.
+    return lease?.spec?.holderIdentity?.split('_')[0] || undefined;
   };
   /** Two Ready operator pods on the real node and a leader among them; returns the leader's name. */
   const settled = async (what: string, not?: string) =>
@@ -296,6 +297,8 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
       for (let s = first; s <= max; s++) expect(seqs.has(s), `sequence ${s} missing`).toBe(true);
       process.stderr.write(`[incluster] forwarding: ${seqs.size} distinct samples, highest ${max} (${before} before the kill), ${batches} batches accepted\n`);
     } finally {
+      // The agent keeps its connections alive; close them, or close() waits for them.
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
   });
