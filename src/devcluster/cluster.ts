@@ -29,7 +29,7 @@ import { countNodes, ensureNodes } from './nodes.ts';
 import { ensurePki, type Identity, type Pki } from './pki.ts';
 import { freePort, isRunning, startProcess, stopProcess, StartError, waitReady, type ProcessRecord } from './processes.ts';
 import { ensureNodeAssets, realNodeBlocker } from './realnode/assets.ts';
-import { markerBlocker, realNodeName, startRealNode, stopRealNode, type RealNodeState } from './realnode/node.ts';
+import { markerBlocker, RealNodeProcesses, realNodeName, startRealNode, stopRealNode, type RealNodeState } from './realnode/node.ts';
 
 export const OperatorNamespace = 'manyfold-system';
 export const OperatorServiceAccount = 'manyfold-operator';
@@ -111,7 +111,9 @@ export async function readState(dir = defaultDir()): Promise<ClusterState | unde
 
 /** Whether every process of a recorded cluster is still running. */
 export function isUp(state: ClusterState): boolean {
-  return state.processes.length > 0 && [...state.processes, ...(state.realNode?.processes ?? [])].every(isRunning);
+  // A real node whose start was interrupted (fewer processes than a started one) is not up.
+  const realNodeStarted = state.realNode === undefined || state.realNode.processes.length === RealNodeProcesses;
+  return state.processes.length > 0 && realNodeStarted && [...state.processes, ...(state.realNode?.processes ?? [])].every(isRunning);
 }
 
 /**

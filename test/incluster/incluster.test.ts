@@ -16,9 +16,10 @@
  *   failing, slow collector; after the restart every sequence number up to the highest
  *   received arrives (the counter resumes from the spool, so a gap is a lost sample);
  * - `dev down` leaves no process, container, mount, cgroup, interface, iptables rule,
- *   sysctl change or host directory behind.
+ *   sysctl change or host directory behind;
+ * - a `dev up` killed while its kubelet starts does not block the next `dev up`.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -27,12 +28,12 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { down, readState } from '../../src/devcluster/cluster.ts';
+import { down, readState, up } from '../../src/devcluster/cluster.ts';
 import { CgroupRoot, NodeNetwork } from '../../src/devcluster/realnode/config.ts';
 import { isRunning } from '../../src/devcluster/processes.ts';
 import { HostPaths, iptablesCleanup, mountsUnder } from '../../src/devcluster/realnode/hoststate.ts';
 import { MarkerFile, type RealNodeState } from '../../src/devcluster/realnode/node.ts';
-import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually } from '../support/cluster.ts';
@@ -343,5 +344,38 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
     if (existsSync(real.dir)) leftovers.push(`dir ${real.dir}`);
     if (existsSync(MarkerFile)) leftovers.push(`marker ${MarkerFile}`);
     expect(leftovers).toEqual([]);
+  });
+
+  it('an interrupted dev up (killed while the kubelet starts) does not block the next one', async () => {
+    const dir = join(inject('clusterDir'), 'interrupted');
+    const child = spawn(process.execPath, [join(repo, 'bin', 'manyfold.js'), 'dev', 'up', '--dir', dir, '--nodes', '0', '--real-nodes', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes('Starting kubelet')) child.kill('SIGKILL');
+    });
+    await exited;
+    expect(stderr).toContain('Starting kubelet');
+    const log = (line: string) => process.stderr.write(`[incluster] interrupted: ${line}\n`);
+    const again = await up({ dir, nodes: 0, realNodes: 1, log });
+    try {
+      expect(again.realNodeNote).toBeUndefined();
+      expect(again.realNode?.processes.every(isRunning)).toBe(true);
+      const admin = await KubeClient.create({ kubeconfig: again.kubeconfig });
+      try {
+        const ready = await eventually('the real node Ready after the interrupted start', async () => {
+          const n = await admin.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(Resources.Node, again.realNode?.name ?? '');
+          return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        });
+        expect(ready).toBe(true);
+      } finally {
+        await admin.close();
+      }
+    } finally {
+      await down({ dir, log });
+    }
+    expect(existsSync(`/sys/class/net/${NodeNetwork.bridge}`)).toBe(false);
+    expect(existsSync(MarkerFile)).toBe(false);
   });
 });

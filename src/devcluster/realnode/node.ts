@@ -47,9 +47,16 @@ export interface RealNodeState {
   readonly containerdSocket: string;
   readonly ctr: string;
   readonly shim: string;
+  /** The kubelet and containerd binaries: any process running them is this node's (one per machine). */
+  readonly binaries: readonly string[];
   readonly snapshot: HostSnapshot;
   readonly processes: readonly ProcessRecord[];
+  /** When the start began (ISO 8601); a start younger than a minute is not abandoned yet. */
+  readonly since: string;
 }
+
+/** The processes a started real node runs (containerd, kubelet). */
+export const RealNodeProcesses = 2;
 
 /** The label and taint key of edge nodes (what examples/sensor-fleet.yaml selects and tolerates). */
 export const EdgeLabel = 'manyfold.dev/edge';
@@ -94,8 +101,10 @@ export async function readMarker(): Promise<RealNodeState | undefined> {
 export async function markerBlocker(clusterDir: string, log: (line: string) => void): Promise<string | undefined> {
   const marker = await readMarker();
   if (!marker) return undefined;
-  if (marker.clusterDir !== clusterDir && marker.processes.some(isRunning)) {
-    return `this machine's real node already belongs to the local control plane in ${marker.clusterDir}`;
+  if (marker.clusterDir !== clusterDir) {
+    if (marker.processes.some(isRunning)) return `this machine's real node already belongs to the local control plane in ${marker.clusterDir}`;
+    const age = Date.now() - Date.parse(marker.since);
+    if (marker.processes.length < RealNodeProcesses && age < 60_000) return `this machine's real node is being started by the local control plane in ${marker.clusterDir}`;
   }
   log(`Cleaning up a real node left behind by ${marker.clusterDir}`);
   await stopRealNode(marker, { log });
@@ -130,8 +139,10 @@ export async function startRealNode(options: {
     containerdSocket: p.containerdSocket,
     ctr: assets.ctr,
     shim: assets.shim,
+    binaries: [assets.kubelet, assets.containerd],
     snapshot: await snapshotHost(),
     processes: [],
+    since: new Date().toISOString(),
   };
   const save = async (next: RealNodeState) => {
     state = next;
@@ -300,6 +311,8 @@ export async function stopRealNode(state: RealNodeState, options: { log: (line: 
   if (kubelet) log(`kubelet (pid ${kubelet.pid}): ${await stopProcess(kubelet, { graceMs: 5000 })}`);
   await killAll(cgroupPids, 'container processes', log);
   if (containerd) log(`containerd (pid ${containerd.pid}): ${await stopProcess(containerd, { graceMs: 5000 })}`);
+  // A start interrupted between spawning a process and recording it leaves it unrecorded.
+  await killAll(() => state.binaries.flatMap(pidsOf), 'unrecorded kubelet or containerd processes', log);
   await killAll(() => pidsOf(state.shim), 'containerd shims', log);
   const unmounted = await unmountUnder([state.dir, ...HostPaths.filter((h) => !state.snapshot.existing.includes(h))], log);
   if (unmounted > 0) log(`unmounted ${unmounted} mounts`);
