@@ -41,7 +41,7 @@ export default defineConfig({
       {
         // test/incluster: the operator and agents as pods on a real node (kubelet +
         // containerd), the image built from ./Dockerfile here (test/setup/incluster.ts).
-        // Skips with the printed reason where a real node cannot run. Not yet in `npm test`.
+        // Skips with the printed reason where a real node cannot run. Last step of `npm test`.
         test: {
           name: 'incluster',
           include: ['test/incluster/**/*.test.ts'],
