@@ -155,6 +155,10 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
       })
       .then(() => 'created', (error: unknown) => String(error));
     expect(refused).toMatch(/violates PodSecurity "restricted/);
+    // Non-root with a read-only root filesystem, checked inside the running container (exec through the kubelet).
+    expect((await kubectl(['exec', '-n', OperatorNs, leader, '--', 'id', '-u'])).trim()).toBe('65532');
+    const write = await kubectl(['exec', '-n', OperatorNs, leader, '--', 'node', '-e', "try { require('fs').writeFileSync('/app/probe', 'x'); console.log('written') } catch (e) { console.log(e.code) }"]);
+    expect(write.trim()).toBe('EROFS');
     // The operator's logs through the kubelet (the API server reaches it at its InternalIP).
     const logs = await kubectl(['logs', '-n', OperatorNs, leader, '--tail', '50']);
     expect(logs).toMatch(/leader_elected|operator_starting/);
