@@ -10,7 +10,9 @@
  * - one replica leads (the Lease holder); the other takes over when the leader's pod is
  *   deleted, and again when the leader's container is killed through containerd;
  * - examples/ applied: the example SensorFleet's agent runs on the real node and the
- *   fleet reports Ready=True with reportingNodes >= 1;
+ *   fleet reports Ready=True with reportingNodes >= 1; the Cells (their workloads on the
+ *   kwok node) become Ready; the FencedLease is not checked (the in-cluster operator has
+ *   no etcd it can reach: etcd listens on 127.0.0.1 only);
  * - a SensorFleet forwarding to a collector this test runs on the node's bridge address:
  *   its agent container is killed (SIGKILL through containerd) while it forwards into a
  *   failing, slow collector; after the restart every sequence number up to the highest
@@ -224,6 +226,17 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
     expect(agents.length).toBeGreaterThanOrEqual(1);
     expect(agents.every(podReady)).toBe(true);
     expect(fleet.status?.reportingNodes).toBeGreaterThanOrEqual(1);
+    // The Cells' workloads do not tolerate the edge taint: they land on the kwok node
+    // (faked) and the in-cluster operator converges them all the same.
+    const cells = await eventually(
+      'every example Cell Ready',
+      async () => {
+        const list = await client.list<Fleet>({ group: 'manyfold.dev', version: 'v1alpha1', plural: 'cells', kind: 'Cell', namespaced: true }, { namespace: ns });
+        return list.items.length === 3 && list.items.every((c) => c.status?.conditions?.some((k) => k.type === 'Ready' && k.status === 'True')) ? list.items : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    expect(cells.map((c) => c.metadata.name).sort()).toEqual(['shop-a', 'shop-b', 'shop-c']);
   });
 
   it('an agent container killed mid-forwarding loses no acknowledged sample', async () => {
