@@ -1,7 +1,10 @@
 # The operator and agent image: Node 24 runs the TypeScript sources directly (type
-# stripping), so there is no build step. Unverified on this project's CI machines (no
-# Docker engine there); `docker build -t manyfold .` where Docker exists.
-FROM node:24-slim
+# stripping), so there is no build step. `docker build -t manyfold .` where Docker
+# exists. BASE_IMAGE is any image with Node 24, npm and a shell; without a registry,
+# `manyfold dev image` builds this file on a base made here from Debian packages and
+# the project's own Node 24 (src/devcluster/image/build.ts).
+ARG BASE_IMAGE=node:24-slim
+FROM ${BASE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./

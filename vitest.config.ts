@@ -62,6 +62,21 @@ export default defineConfig({
           sequence: { concurrent: false },
         },
       },
+      {
+        // test/incluster: the operator and agents as pods on a real node (kubelet +
+        // containerd), the image built from ./Dockerfile here (test/setup/incluster.ts).
+        // Skips with the printed reason where a real node cannot run. Last step of `npm test`.
+        test: {
+          name: 'incluster',
+          include: ['test/incluster/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/setup/incluster.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+          sequence: { concurrent: false },
+        },
+      },
     ],
   },
 });

@@ -26,7 +26,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ManyfoldResources } from '../crds/index.ts';
 import { defaultDir, down, isUp, readState, up, writeOperatorKubeconfig, type ClusterState } from '../devcluster/cluster.ts';
+import { buildImage, LocalImage } from '../devcluster/image/build.ts';
 import { deployDir, install, readManifests } from '../devcluster/install.ts';
+import { importImage } from '../devcluster/realnode/node.ts';
 import { StartError } from '../devcluster/processes.ts';
 import { KubeClient } from '../kube/client.ts';
 import { isAlreadyExists } from '../kube/errors.ts';
@@ -35,12 +37,15 @@ import type { KubeObject } from '../kube/types.ts';
 import { onLines } from '../runtime/lines.ts';
 import { renderStatus } from './status-view.ts';
 
-const usage = `Usage: manyfold start [--local] [--examples] [--once] [--nodes N]
+const usage = `Usage: manyfold start [--local] [--examples] [--once] [--nodes N] [--real-nodes N]
 
-  --local       use the embedded local control plane even when a kubeconfig answers
-  --examples    apply examples/ also to an existing cluster (always done locally)
-  --once        wait for the examples to converge, print the status once and stop
-  --nodes N     fake nodes for the local control plane (default 3)`;
+  --local         use the embedded local control plane even when a kubeconfig answers
+  --examples      apply examples/ also to an existing cluster (always done locally)
+  --once          wait for the examples to converge, print the status once and stop
+  --nodes N       fake nodes for the local control plane (default 3)
+  --real-nodes N  real nodes (kubelet + containerd) for the local control plane: 1
+                  (default; where one cannot run, the reason is printed and the
+                  cluster is kwok-only) or 0`;
 
 const ExamplesNamespace = 'manyfold-examples';
 /** How long the operator may take to stop on SIGTERM before it is killed (its drain is 30 s). */
@@ -118,10 +123,11 @@ export function operatorV8Flags(nodeOptions: string | undefined): string[] {
   return (nodeOptions ?? '').includes('--max-semi-space-size') ? [] : ['--max-semi-space-size=4'];
 }
 
-function startOperator(options: { kubeconfig: string; logFile: string; etcdEndpoint?: string }): RunningOperator {
+function startOperator(options: { kubeconfig: string; logFile: string; etcdEndpoint?: string; agentImage?: string }): RunningOperator {
   const args = [...operatorV8Flags(process.env['NODE_OPTIONS']), binPath, 'operator', '--kubeconfig', options.kubeconfig, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0'];
   if (options.etcdEndpoint) args.push('--etcd-endpoints', options.etcdEndpoint);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = options.agentImage ? { ...process.env, MANYFOLD_IMAGE: options.agentImage } : process.env;
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const out = createWriteStream(options.logFile, { flags: 'a' });
   // Settles however the child ends, even before stop() is called: Ctrl-C reaches the
   // operator too, and one still loading its modules dies of SIGINT at once.
@@ -189,6 +195,33 @@ const FakeNodesNote =
   'become Ready there, but no agent runs, so its Ready stays False (NodesNotReporting). On a real\n' +
   'cluster (kind, or any other) the agents report.';
 
+function realNodeNote(node: string): string {
+  return (
+    `What runs for real: the control plane (etcd, kube-apiserver, controller manager, scheduler) and node\n` +
+    `${node} (kubelet + containerd), where the SensorFleet's agent runs from the image built from\n` +
+    `./Dockerfile. Faked: the kwok nodes, whose pods (the Cells' workloads) run no containers.`
+  );
+}
+
+/**
+ * Builds the image from ./Dockerfile (no registry) and imports it into the real node,
+ * so the example SensorFleet's agent really runs. Undefined, with one line why, when
+ * that fails (the agents then stay pending on the real node).
+ */
+async function localAgentImage(state: ClusterState, log: (line: string) => void): Promise<string | undefined> {
+  if (!state.realNode) return undefined;
+  try {
+    log(`Building the agent image ${LocalImage} from ./Dockerfile for real node ${state.realNode.name}`);
+    const image = await buildImage({ log: () => undefined });
+    await importImage(state.realNode, image.archive);
+    log(`Image ${image.name}: ${(image.bytes / 1048576).toFixed(1)} MiB, built in ${image.seconds.toFixed(1)} s and imported`);
+    return image.name;
+  } catch (error) {
+    log(`No agent image for the real node: ${(error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''}`);
+    return undefined;
+  }
+}
+
 type Observed = KubeObject & {
   status?: { observedGeneration?: number; desiredNodes?: number; readyNodes?: number; conditions?: { type: string; status: string; reason?: string }[] };
 };
@@ -220,6 +253,7 @@ export async function runStart(argv: readonly string[]): Promise<number> {
       examples: { type: 'boolean' },
       once: { type: 'boolean' },
       nodes: { type: 'string' },
+      'real-nodes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -245,7 +279,8 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     const before = await readState(dir);
     startedCluster = !(before && isUp(before));
     try {
-      state = await up({ dir, nodes: values.nodes === undefined ? undefined : Number(values.nodes), log });
+      const realNodes = values['real-nodes'] === undefined ? 1 : Number(values['real-nodes']);
+      state = await up({ dir, nodes: values.nodes === undefined ? undefined : Number(values.nodes), realNodes, log });
     } catch (error) {
       if (error instanceof StartError) {
         log(`\n${error.message}\n--- last lines of ${error.logFile} ---\n${error.logTail}`);
@@ -285,7 +320,13 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     }
     if (!external || values.examples) log(`Applied ${await applyExamples(admin, log)} example objects into namespace ${ExamplesNamespace}`);
     if (!external) await labelEdgeNode(admin, log);
-    operator = startOperator({ kubeconfig: operatorKubeconfig, logFile: join(logs, 'operator.log'), ...(state ? { etcdEndpoint: state.etcdEndpoint } : {}) });
+    const agentImage = state?.realNode ? await localAgentImage(state, log) : undefined;
+    operator = startOperator({
+      kubeconfig: operatorKubeconfig,
+      logFile: join(logs, 'operator.log'),
+      ...(state ? { etcdEndpoint: state.etcdEndpoint } : {}),
+      ...(agentImage ? { agentImage } : {}),
+    });
     log(`Operator started (pid ${operator.child.pid ?? '?'}, logs in ${operator.logFile})`);
     const started = Date.now();
     for (;;) {
@@ -295,12 +336,12 @@ export async function runStart(argv: readonly string[]): Promise<number> {
         return 1;
       }
       const objects = await listManyfold(admin).catch(() => []);
-      const fakeNodes = !external && objects.some((o) => o.kind === 'SensorFleet');
+      const fakeAgents = !external && !agentImage;
+      const note = external ? '' : agentImage ? `\n\n${realNodeNote(state?.realNode?.name ?? '')}` : objects.some((o) => o.kind === 'SensorFleet') ? `\n\n${FakeNodesNote}` : '';
       const view =
-        renderStatus({ objects, server: admin.server, operator: { pid: operator.child.pid ?? 0, leading: operator.leading, epoch: operator.epoch }, now: Date.now() }) +
-        (fakeNodes ? `\n\n${FakeNodesNote}` : '');
+        renderStatus({ objects, server: admin.server, operator: { pid: operator.child.pid ?? 0, leading: operator.leading, epoch: operator.epoch }, now: Date.now() }) + note;
       if (values.once) {
-        const settled = objects.length > 0 && objects.every((o) => isSettled(o, { fakeNodes: !external }));
+        const settled = objects.length > 0 && objects.every((o) => isSettled(o, { fakeNodes: fakeAgents }));
         if (settled || Date.now() - started > 90_000) {
           out(`${view}\n`);
           return settled ? 0 : 1;

@@ -22,11 +22,14 @@ import { Agent, fetch } from 'undici';
 import { KubeClient } from '../kube/client.ts';
 import { isAlreadyExists } from '../kube/errors.ts';
 import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { ensureAssets, formatDuration, type Assets } from './assets.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { countNodes, ensureNodes } from './nodes.ts';
 import { ensurePki, type Identity, type Pki } from './pki.ts';
 import { freePort, isRunning, startProcess, stopProcess, StartError, waitReady, type ProcessRecord } from './processes.ts';
+import { ensureNodeAssets, realNodeBlocker } from './realnode/assets.ts';
+import { markerBlocker, RealNodeProcesses, realNodeName, startRealNode, stopRealNode, type RealNodeState } from './realnode/node.ts';
 
 export const OperatorNamespace = 'manyfold-system';
 export const OperatorServiceAccount = 'manyfold-operator';
@@ -42,6 +45,10 @@ export interface ClusterState {
   readonly processes: readonly ProcessRecord[];
   readonly nodes: number;
   readonly startedAt: string;
+  /** The real node (kubelet + containerd), when one runs; see src/devcluster/realnode. */
+  readonly realNode?: RealNodeState | undefined;
+  /** Why no real node runs although one was asked for (one line). */
+  readonly realNodeNote?: string | undefined;
 }
 
 export interface UpOptions {
@@ -53,6 +60,12 @@ export interface UpOptions {
   readonly log?: (line: string) => void;
   /** Build missing binaries (default true). */
   readonly build?: boolean;
+  /**
+   * Real nodes (kubelet + containerd) beside the kwok ones: 0 (default) or 1, one per
+   * machine. Where a real node cannot run the cluster comes up kwok-only and
+   * `realNodeNote` says why.
+   */
+  readonly realNodes?: number | undefined;
 }
 
 export function defaultDir(): string {
@@ -65,6 +78,10 @@ const identities: readonly Identity[] = [
   { file: 'scheduler', user: 'system:kube-scheduler', groups: [] },
   // kwok plays every kubelet: it patches node and pod status and renews node leases.
   { file: 'kwok', user: 'kwok-controller', groups: ['system:masters'] },
+  // The API server's identity towards kubelets (logs, exec, port-forward).
+  { file: 'apiserver-kubelet-client', user: 'kube-apiserver-kubelet-client', groups: ['system:masters'] },
+  // The real node's kubelet: the Node authorizer and NodeRestriction hold it to its own node.
+  { file: 'node-0', user: `system:node:${realNodeName(0)}`, groups: ['system:nodes'] },
 ];
 
 const stateFile = (dir: string) => join(dir, 'state.json');
@@ -94,7 +111,9 @@ export async function readState(dir = defaultDir()): Promise<ClusterState | unde
 
 /** Whether every process of a recorded cluster is still running. */
 export function isUp(state: ClusterState): boolean {
-  return state.processes.length > 0 && state.processes.every(isRunning);
+  // A real node whose start was interrupted (fewer processes than a started one) is not up.
+  const realNodeStarted = state.realNode === undefined || state.realNode.processes.length === RealNodeProcesses;
+  return state.processes.length > 0 && realNodeStarted && [...state.processes, ...(state.realNode?.processes ?? [])].every(isRunning);
 }
 
 /**
@@ -137,7 +156,7 @@ export async function up(options: UpOptions = {}): Promise<ClusterState> {
   await mkdir(logs, { recursive: true });
   const running: ProcessRecord[] = [];
   try {
-    const state = await startAll({ dir, logs, assets, pki, nodes, running, log });
+    const state = await startAll({ dir, logs, assets, pki, nodes, running, log, realNodes: options.realNodes ?? 0, build: options.build ?? true });
     log(`Local control plane is up in ${formatDuration(Date.now() - started)}: kubectl --kubeconfig ${state.kubeconfig} get nodes`);
     return state;
   } catch (error) {
@@ -155,8 +174,12 @@ async function startAll(ctx: {
   nodes: number;
   running: ProcessRecord[];
   log: (line: string) => void;
+  realNodes: number;
+  build: boolean;
 }): Promise<ClusterState> {
   const { dir, logs, assets, pki, running, log } = ctx;
+  let realNode: RealNodeState | undefined;
+  let realNodeNote: string | undefined;
   const ports = {
     etcdClient: await freePort(),
     etcdPeer: await freePort(),
@@ -177,6 +200,8 @@ async function startAll(ctx: {
       processes: [...running],
       nodes: ctx.nodes,
       startedAt: new Date().toISOString(),
+      ...(realNode ? { realNode } : {}),
+      ...(realNodeNote ? { realNodeNote } : {}),
       ...extra,
     };
     await writeFile(stateFile(dir), JSON.stringify(state, null, 2));
@@ -231,6 +256,11 @@ async function startAll(ctx: {
       `--tls-private-key-file=${pki.serverKey}`,
       `--client-ca-file=${pki.caCert}`,
       '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      `--kubelet-client-certificate=${pki.clients['apiserver-kubelet-client']?.cert ?? ''}`,
+      `--kubelet-client-key=${pki.clients['apiserver-kubelet-client']?.key ?? ''}`,
+      // Node names do not resolve here; reach kubelets by their InternalIP (logs, exec).
+      '--kubelet-preferred-address-types=InternalIP,Hostname',
       '--service-cluster-ip-range=10.96.0.0/16',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.serviceAccountPub}`,
@@ -355,10 +385,50 @@ async function startAll(ctx: {
     } catch (error) {
       throw new StartError('kwok', error instanceof Error ? error.message : String(error), '', kwok.log);
     }
+    if (ctx.realNodes > 0) {
+      const blocker = realNodeBlocker() ?? (await markerBlocker(dir, log));
+      if (blocker) {
+        realNodeNote = blocker;
+        log(`No real node: ${blocker}; kwok nodes only.`);
+      } else {
+        if (ctx.realNodes > 1) log(`Starting 1 real node, not ${ctx.realNodes}: one real node per machine.`);
+        const credentials = pki.clients['node-0'];
+        if (!credentials) throw new Error('node identity missing from the PKI');
+        try {
+          const nodeAssets = await ensureNodeAssets({ log, build: ctx.build });
+          realNode = await startRealNode({
+            clusterDir: dir,
+            index: 0,
+            assets: nodeAssets,
+            server,
+            apiserverPort: ports.apiserver,
+            caCert: pki.caCert,
+            credentials,
+            isReady: async (name) => isNodeReady(client, name),
+            record: async (state) => {
+              realNode = state;
+              await saveState();
+            },
+            log,
+          });
+        } catch (error) {
+          const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+          realNodeNote = `the real node did not start: ${reason}`;
+          log(`No real node: ${reason} (logs in ${logs}); cleaning up, kwok nodes only.`);
+          if (realNode) await stopRealNode(realNode, { log });
+          realNode = undefined;
+        }
+      }
+    }
     return await saveState();
   } finally {
     await client.close();
   }
+}
+
+async function isNodeReady(client: KubeClient, name: string): Promise<boolean> {
+  const node = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(Resources.Node, name).catch(() => undefined);
+  return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 /**
@@ -401,6 +471,7 @@ export async function down(options: { dir?: string; log?: (line: string) => void
     log(`No local control plane recorded in ${dir}.`);
     return false;
   }
+  if (state.realNode) await stopRealNode(state.realNode, { log });
   for (const record of [...state.processes].reverse()) {
     const outcome = await stopProcess(record);
     log(`${record.name} (pid ${record.pid}): ${outcome}`);
@@ -473,6 +544,13 @@ export function formatStatus(s: ClusterStatus): string {
   lines.push(`  API server   ${s.state.server}${s.serverVersion ? ` (${s.serverVersion})` : ''}`);
   lines.push(`  etcd         ${s.state.etcdEndpoint}`);
   if (s.nodes) lines.push(`  nodes        ${s.nodes.ready}/${s.nodes.total} Ready`);
+  const real = s.state.realNode;
+  if (real) {
+    const running = real.processes.map((p) => `${p.name} pid ${p.pid} ${isRunning(p) ? 'running' : 'NOT RUNNING'}`).join(', ');
+    lines.push(`  real node    ${real.name} (${real.ip}; ${running}; containerd ${real.containerdSocket})`);
+  } else if (s.state.realNodeNote) {
+    lines.push(`  real node    none: ${s.state.realNodeNote}`);
+  }
   if (s.error) lines.push(`  error        ${s.error}`);
   lines.push(`  kubeconfig   ${s.state.kubeconfig} (admin), ${s.state.operatorKubeconfig} (operator)`);
   return lines.join('\n');

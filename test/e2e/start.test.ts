@@ -1,5 +1,6 @@
 /**
- * The README's first Quick-start command, end to end: `manyfold start --local --once`
+ * The README's first Quick-start command, end to end, kwok-only (`--real-nodes 0`; the
+ * real node's path is in test/incluster): `manyfold start --local --once`
  * brings up its own embedded control plane (in a directory of its own, beside the test
  * cluster), installs Manyfold, applies every example, runs the operator as a process,
  * waits until every example object reports Ready=True at its generation (the SensorFleet:
@@ -34,7 +35,7 @@ function run(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number)
 describe.runIf(inject('clusterKind') === 'local')('manyfold start --local --once', () => {
   it('converges every example to Ready on its own control plane and leaves nothing running', async () => {
     const dir = join(inject('clusterDir'), 'start-local');
-    const { code, stdout, stderr } = await run(['start', '--local', '--once'], { ...process.env, MANYFOLD_DEV_DIR: dir }, 150_000);
+    const { code, stdout, stderr } = await run(['start', '--local', '--once', '--real-nodes', '0'], { ...process.env, MANYFOLD_DEV_DIR: dir }, 150_000);
     const rows = stdout.split('\n').filter((line) => /^(Cell|FencedLease|SensorFleet)\s/.test(line));
     expect({ code, rows }, `stdout:\n${stdout}\nstderr (tail):\n${stderr.slice(-3000)}`).toMatchObject({ code: 0 });
     // Three Cells and a FencedLease, Ready=True; the SensorFleet's pods are Ready on the
