@@ -23,10 +23,15 @@
  * at least 35 s after all were Ready, so the 30 s `requeueAfter` of Cells reconciled
  * while Pending has fired): the sample measures steady state, not the tail of creation.
  * The operator's API writes per Cell and per update are counted from the audit log.
+ * A leadership change during the sample (a renewal missed while the machine is
+ * overloaded: the default renew deadline is 2 s) is reported, with a warning: the new
+ * term re-applies every Cell's children once, which the per-update figures then include.
  *
  * Usage: npx node bench/reconcile.ts [--updates 200] [--rate 5] [--rss-objects configmaps|cells]
  *          [--operator-node-options='<NODE_OPTIONS for the operator, e.g. V8 heap flags>']
  *          [--operator-env KEY=VALUE ...] (e.g. MALLOC_ARENA_MAX=2)
+ *          [--operator-arg=--FLAG=VALUE ...] (extra operator flags, e.g. longer
+ *            --leader-elect-lease-duration / --leader-elect-renew-deadline on a loaded machine)
  *          [--memory-probe] (preload bench/support/memory-probe.ts: V8 and process memory split)
  */
 import { join } from 'node:path';
@@ -50,6 +55,7 @@ const { values } = parseArgs({
     'rss-objects': { type: 'string', default: 'configmaps' },
     'operator-node-options': { type: 'string' },
     'operator-env': { type: 'string', multiple: true },
+    'operator-arg': { type: 'string', multiple: true },
     'memory-probe': { type: 'boolean', default: false },
   },
 });
@@ -66,6 +72,8 @@ const operatorEnv = Object.fromEntries(
     return [pair.slice(0, eq), pair.slice(eq + 1)];
   }),
 );
+
+const operatorArgs = values['operator-arg'] ?? [];
 
 const probePath = fileURLToPath(new URL('./support/memory-probe.ts', import.meta.url));
 const nodeOptions = [values['memory-probe'] ? `--import ${probePath}` : '', values['operator-node-options'] ?? ''].filter(Boolean).join(' ') || undefined;
@@ -173,7 +181,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   ctx.defer(() => watch.close());
   await watch.start(ctx.signal);
 
-  const operator = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator.log'), processes: ctx.processes, nodeOptions, env: operatorEnv });
+  const operator = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator.log'), processes: ctx.processes, nodeOptions, env: operatorEnv, args: operatorArgs });
   await waitReady(operator, { signal: ctx.signal });
   await operator.waitForLog((l) => l['event'] === 'controller_started', { signal: ctx.signal });
   const metricsAddress = operator.addresses().metrics ?? '';
@@ -198,12 +206,18 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   const flapsBefore = tracker.readyFlaps;
   ctx.log(`latency sample: ${updates} updates at ~${rate}/s`);
   const sampleFrom = Date.now();
+  const sampleFromMono = performance.now();
   await meter.start();
   const sample = await latencySample(ctx, watch, tracker);
   const sampleCpu = await meter.stop();
   await sleep(2000, undefined, { signal: ctx.signal });
   const sampleTo = Date.now();
   const after = await scrapeMetrics(metricsAddress);
+  const terms = {
+    from: metricSum(before, 'manyfold_fencing_epoch'),
+    to: metricSum(after, 'manyfold_fencing_epoch'),
+    lost: operator.logs.filter((l) => l.receivedAt >= sampleFromMono && l['event'] === 'leader_lost').length,
+  };
   const delta = (name: string) => metricSum(after, name, { controller: 'cell' }) - metricSum(before, name, { controller: 'cell' });
   const reconciles = delta('controller_runtime_reconcile_total');
   const reconcileMean = (delta('controller_runtime_reconcile_time_seconds_sum') / delta('controller_runtime_reconcile_time_seconds_count')) * 1000;
@@ -248,6 +262,10 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   console.log(`CPU during the latency sample:\n${sampleCpu}`);
   console.log(`\n(a) ${updates} spec updates at ~${rate}/s (Poisson), each to a different one of ${Cells} Cells; timed from the apply's response to the watch event.`);
   console.log(`    ${sample.early} of ${updates * 2} events arrived before the apply's response was read (counted as 0 ms).`);
+  if (terms.lost > 0 || terms.to !== terms.from) {
+    console.log(`    WARNING: leadership changed during the sample (epoch ${terms.from} -> ${terms.to}, ${terms.lost} leader_lost): the new term re-applies`);
+    console.log(`    every Cell's children once (their epoch annotation is the old term's), so the per-update figures include ~${Cells} re-applies.`);
+  }
   console.log(`(b) cached: ${cached}; RSS settled after ${settled.seconds.toFixed(0)} s.\n`);
   const rows: Row[] = [
     { metric: `(a) ${Cells} Cells created -> all Ready`, value: `${first.ready.toFixed(1)} s (${(Cells / first.ready).toFixed(0)} cells/s)` },
@@ -255,6 +273,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
     { metric: '(a) apply -> status.observedGeneration, p99', value: ms(observed.p99) },
     { metric: '(a) apply -> status.observedGeneration, min / max', value: `${ms(observed.min)} / ${ms(observed.max)}` },
     { metric: '(a) apply -> converged (Ready=True at new gen), p50 / p99', value: `${ms(converged.p50)} / ${ms(converged.p99)}` },
+    { metric: '(a) leadership during the sample (fencing epoch; terms lost)', value: `${terms.from} -> ${terms.to}; ${terms.lost} lost`, target: 'no change', met: terms.lost === 0 && terms.to === terms.from },
     { metric: '(a) reconciles per update (operator metrics)', value: (reconciles / updates).toFixed(2) },
     { metric: '(a) mean reconcile time / mean queue wait', value: `${ms(reconcileMean)} / ${ms(queueMean)}` },
     { metric: '(a) Ready=True -> False flaps during the sample', value: String(tracker.readyFlaps - flapsBefore) },
