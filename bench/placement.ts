@@ -19,6 +19,8 @@
  */
 import { planPlacement } from '../src/legos/placement/planner.ts';
 import type { PlacementMember, PlacementPlan } from '../src/legos/placement/types.ts';
+import { ShardRouter } from '../src/client/shard-router.ts';
+import { decodeTable, encodeTable } from '../src/legos/placement/routing-table.ts';
 import { boundedLoad, jumpHash, nameId, rendezvous, ring, type Assignment } from './placement/baselines.ts';
 
 const SHARDS = Number(process.argv[2] ?? 65_536);
@@ -101,3 +103,24 @@ for (const scenario of scenarios) {
   }
 }
 console.log(`\nplanner worst case: moves/LB ${worst.ratio.toFixed(4)} (target ≤ 1.02), max load ratio ${worst.load.toFixed(4)} (target ≤ 1.05), plan cpu ${worst.cpu.toFixed(0)} ms (target ≤ 1000)`);
+
+// The client library's lookup over the published table of the initial placement.
+const encoded = encodeTable({
+  name: 'bench',
+  version: 1,
+  shards: SHARDS,
+  replicas: REPLICAS,
+  entries: initial.value.target.map((replicas, shard) => ({ shard, replicas, primary: replicas[0], epoch: 1, joining: [], leaving: [] })),
+});
+const decoded = timed(() => decodeTable(encoded.binary));
+const router = new ShardRouter(decoded.value.table);
+const keys = Array.from({ length: 100_000 }, (_, i) => `user:${i}`);
+let sink = 0;
+for (const key of keys) sink += router.lookup(key).epoch; // warm-up
+const lookups = timed(() => {
+  for (let round = 0; round < 10; round++) for (const key of keys) sink += router.lookup(key).epoch;
+});
+console.log(
+  `routing table: ${(encoded.json.length / 1024).toFixed(0)} KiB JSON, ${((encoded.binary.length * 3) / 4 / 1024).toFixed(0)} KiB gzip; decode ${decoded.cpuMs.toFixed(0)} ms; ` +
+    `lookup ${((lookups.cpuMs * 1000) / 1_000_000).toFixed(3)} µs per key (1,000,000 keys, checksum ${sink % 10})`,
+);

@@ -5,9 +5,15 @@
  *   the library behind the `FencedLease` kind.
  * - Token buckets (`TokenBucket`), the enforcement primitive of `RatePolicy` shares.
  * - Clocks (`SystemClock`, `ManualClock`) for injecting time into both.
+ * - Shard routing (`ShardRouter`, `watchRoutingTable`, `shardOfKey`): lookups of a
+ *   ShardMap's routing table, and `ShardHost`: the shards a Cell's process owns with
+ *   their epochs (fencing tokens), hand-off acknowledgements and loss signals.
  *
- * Shard routing lookups and flag evaluation join this list with their kinds.
+ * Flag evaluation joins this list with its kind.
  */
 export * from './legos/lease/index.ts';
 export { TokenBucket } from './legos/token-bucket.ts';
 export { ManualClock, SystemClock, type Clock } from './legos/clock.ts';
+export { ShardRouter, RoutingNotReadyError, watchRoutingTable, tableOfConfigMap, type RoutingEntry, type RoutingTable, type WatchRoutingOptions } from './client/shard-router.ts';
+export { ShardHost, ackConfigMapName, type OwnedShard, type OwnershipChange, type ShardLoss, type ShardHostOptions } from './client/shard-host.ts';
+export { keyHash, shardOfKey, KEY_HASH_NAME } from './legos/placement/key-hash.ts';
