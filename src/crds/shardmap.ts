@@ -26,7 +26,7 @@ import { parseWith, type ParseResult } from './parse.ts';
 
 export const MAX_SHARDS = 65_536;
 export const MAX_REPLICAS = 15;
-export const MAX_MEMBERS = 256;
+export const MAX_MEMBERS = 1024;
 export const MAX_MIGRATIONS = 1024;
 /** Largest `handoffTimeoutSeconds`. */
 export const MAX_HANDOFF_TIMEOUT_SECONDS = 86_400;
@@ -162,8 +162,10 @@ export const ShardMapStatusSchema = z
     lastRebalance: z
       .object({
         moves: count('Replica moves the last rebalance planned.').optional(),
+        done: count('Of those, moves completed so far.').optional(),
         lowerBound: count('Fewest moves any placement satisfying the policy needs.').optional(),
         time: timestamp('When it was planned.').optional(),
+        inputs: z.string().max(128).describe('Fingerprint of the members and spec the plan was made for (a new one means a new plan).').optional(),
       })
       .describe('The last rebalance plan.')
       .optional(),

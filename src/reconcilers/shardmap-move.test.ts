@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { entryDuring, inFlight, stepMove, type Move, type MoveContext, type MovePhase } from './shardmap-move.ts';
+import { entryAfter, inFlight, stepMove, type Move, type MoveContext, type MoveEntry, type MovePhase } from './shardmap-move.ts';
 
 const T0 = Date.parse('2026-12-05T00:00:00Z');
 const NEXT: Record<MovePhase, readonly MovePhase[]> = {
@@ -40,26 +40,25 @@ describe('stepMove', () => {
   it('never skips a phase, never advances past an unpublished version or under the kill switch, and keeps the serving set and epoch safe in every published table', () => {
     fc.assert(
       fc.property(fc.constantFrom('None' as const, 'Acknowledged' as const), fc.boolean(), fc.array(tickArb, { maxLength: 60 }), (handoff, hasFrom, ticks) => {
-        const base = { replicas: ['a', 'b', 'c'], epoch: 7 };
+        const base: MoveEntry = { replicas: ['a', 'b', 'c'], joining: [], leaving: [], epoch: 7 };
         let move: Move = { shard: 3, to: 'd', phase: 'Pending', ...(hasFrom ? { from: 'b' } : {}) };
         let now = T0;
         let published = 10;
-        let pendingPublish = false;
-        let lastEpoch = base.epoch;
+        let entry = base; // as published
+        let pending: MoveEntry | undefined;
         for (const t of ticks) {
           now += t.advanceMs;
-          if (pendingPublish && t.publishes) {
+          if (pending && t.publishes) {
             published++;
-            pendingPublish = false;
-            // The table just published: the entry of the move's phase (as the decider builds it).
-            const entry = entryDuring(base, move);
-            expect(entry.replicas.length).toBeGreaterThanOrEqual(base.replicas.length);
-            expect(new Set(entry.replicas).size).toBe(entry.replicas.length);
-            expect(entry.epoch).toBeGreaterThanOrEqual(lastEpoch);
-            lastEpoch = entry.epoch;
-            if (entry.joining.length > 0) expect(entry.replicas).not.toContain(move.to);
+            expect(pending.replicas.length).toBeGreaterThanOrEqual(base.replicas.length);
+            expect(new Set(pending.replicas).size).toBe(pending.replicas.length);
+            expect(pending.epoch).toBeGreaterThanOrEqual(entry.epoch);
+            expect(pending.epoch).toBeLessThanOrEqual(published); // epochs never above the routing version
+            for (const c of pending.joining) expect(pending.replicas).not.toContain(c);
+            entry = pending;
+            pending = undefined;
           }
-          const ctx = context({ nowMs: now, publishedVersion: pendingPublish ? published : published, handoff, ...t });
+          const ctx = context({ nowMs: now, publishedVersion: published, handoff, ...t });
           const step = stepMove(move, { ...ctx, nextVersion: published + 1 });
           expect(NEXT[move.phase]).toContain(step.move.phase);
           if (t.frozen) expect(step.move).toBe(move);
@@ -67,10 +66,19 @@ describe('stepMove', () => {
             expect(move.version ?? 0).toBeLessThanOrEqual(published); // advanced only once its table was out
           }
           if (move.phase === 'Copying' && step.move.phase === 'Fencing' && handoff === 'Acknowledged') expect(t.acknowledged).toBe(true);
-          if (step.publish) pendingPublish = true;
+          if (step.publish) {
+            // The decider builds the next table from the last published one.
+            pending = entryAfter(entry, step.move);
+            expect(entryAfter(pending, step.move)).toEqual(pending); // idempotent
+          }
           move = step.move;
         }
-        expect(entryDuring(base, { ...move, phase: 'Done' }).epoch).toBe(base.epoch + 1);
+        if (move.phase === 'Done') {
+          expect(entry.replicas).toContain('d');
+          if (hasFrom) expect(entry.replicas).not.toContain('b');
+          expect(entry.epoch).toBeGreaterThan(base.epoch);
+          expect(entry.leaving).toEqual([]);
+        }
       }),
       { numRuns: 500 },
     );
@@ -88,7 +96,7 @@ describe('stepMove', () => {
     }
     expect(move.phase).toBe('Done');
     expect(events).toEqual(['migration_started', 'migration_fenced', 'migration_done']);
-    expect(entryDuring({ replicas: ['a', 'b', 'c'], epoch: 1 }, move)).toEqual({ replicas: ['b', 'c', 'd'], joining: [], leaving: [], epoch: 2 });
+    expect(entryAfter({ replicas: ['a', 'b', 'c'], joining: [], leaving: [], epoch: 1 }, move)).toEqual({ replicas: ['b', 'c', 'd'], joining: [], leaving: [], epoch: 2 });
   });
 
   it('waits for the acknowledgement, fails after the timeout, and retries after the backoff', () => {

@@ -9,14 +9,14 @@
  *   and, under `handoff: Acknowledged`, the host on `to` acknowledged the shard at
  *   the move's epoch; a missing acknowledgement after `timeoutMs` fails the move;
  * - `Fencing`: the table serves the shard from the new set (`from` out, `to` in) at
- *   epoch + 1, and lists `from` as *leaving*: its host holds a superseded epoch, so
+ *   a new epoch (the routing version that publishes it), and lists `from` as *leaving*: its host holds a superseded epoch, so
  *   storage that checks the epoch as a fencing token rejects its writes;
  * - `Switching`: the table drops `from` altogether; ends when published (`Done`).
  *
  * Guarantees (property-tested in `shardmap-move.test.ts`): the serving set only changes
  * at `Fencing`, by adding `to` (ready) in the same publication that removes `from`, so
  * no published version has fewer serving replicas than before the move; the epoch
- * of the shard rises by exactly one per move and never falls; every phase change that
+ * of the shard rises once per move and never falls; every phase change that
  * alters the table asks for a new routing version, and a move advances past a phase
  * only once the version carrying it is published, so a new leader resumes from the
  * checkpoint in status and republishes at most what was already decided; with the
@@ -91,7 +91,9 @@ export function stepMove(move: Move, ctx: MoveContext): MoveStep {
     case 'Copying': {
       if (!ctx.targetUsable) return fail(move, ctx, `${move.to} can no longer receive shard ${move.shard}`);
       if (!published) return { move, publish: false };
-      if (ctx.handoff === 'None' || ctx.acknowledged) return { move: enter('Fencing', { version: ctx.nextVersion }), publish: true, event: 'migration_fenced' };
+      // The new epoch is the version of the table that fences: epochs then stay at or
+      // below the routing version, and a table rebuilt at a new version is above them all.
+      if (ctx.handoff === 'None' || ctx.acknowledged) return { move: enter('Fencing', { version: ctx.nextVersion, epoch: ctx.nextVersion }), publish: true, event: 'migration_fenced' };
       const since = Date.parse(move.phaseTime ?? '') || ctx.nowMs;
       if (ctx.nowMs - since >= ctx.timeoutMs) return fail(move, ctx, `no acknowledgement from ${move.to} within ${ctx.timeoutMs} ms`);
       return { move, publish: false };
@@ -119,9 +121,9 @@ function fail(move: Move, ctx: MoveContext, message: string): MoveStep {
   };
 }
 
-/** How a move shapes its shard's table entry at its phase. */
-export interface EntryEffect {
-  /** Cells serving the shard. */
+/** A shard's routing-table entry as moves change it. */
+export interface MoveEntry {
+  /** Cells serving the shard, primary first. */
   readonly replicas: readonly string[];
   /** Cells copying the shard (not serving). */
   readonly joining: readonly string[];
@@ -130,22 +132,29 @@ export interface EntryEffect {
   readonly epoch: number;
 }
 
+const without = (list: readonly string[], name: string | undefined): string[] => list.filter((c) => c !== name);
+const withOne = (list: readonly string[], name: string | undefined): string[] => (name === undefined || list.includes(name) ? [...list] : [...list, name]);
+
 /**
- * The shard's table entry given its settled entry (`base`: before the move) and the
- * move's phase. Pending and Failed leave it as it was; Done is the settled result.
+ * The entry once `move` is in its phase, from the entry published before (the move's
+ * previous phase, or the same phase: applying it twice changes nothing, so a table
+ * written before a crash and the checkpoint that lags it agree). Pending and Failed
+ * take a joining `to` back out; Fencing swaps `from` for `to` at the move's epoch and
+ * lists `from` as leaving; Switching and Done drop `from` from the entry.
  */
-export function entryDuring(base: { readonly replicas: readonly string[]; readonly epoch: number }, move: Move): EntryEffect {
-  const swapped = [...base.replicas.filter((c) => c !== move.from && c !== move.to), move.to];
+export function entryAfter(entry: MoveEntry, move: Move): MoveEntry {
   switch (move.phase) {
     case 'Pending':
     case 'Failed':
-      return { replicas: base.replicas, joining: [], leaving: [], epoch: base.epoch };
+      return { ...entry, joining: without(entry.joining, move.to) };
     case 'Copying':
-      return { replicas: base.replicas, joining: [move.to], leaving: [], epoch: base.epoch };
+      return entry.replicas.includes(move.to) ? entry : { ...entry, joining: withOne(entry.joining, move.to) };
     case 'Fencing':
-      return { replicas: swapped, joining: [], leaving: move.from === undefined ? [] : [move.from], epoch: base.epoch + 1 };
     case 'Switching':
-    case 'Done':
-      return { replicas: swapped, joining: [], leaving: [], epoch: base.epoch + 1 };
+    case 'Done': {
+      const replicas = withOne(without(entry.replicas, move.from), move.to);
+      const leaving = move.phase === 'Fencing' ? withOne(entry.leaving, move.from) : without(entry.leaving, move.from);
+      return { replicas, joining: without(entry.joining, move.to), leaving, epoch: Math.max(entry.epoch, move.epoch ?? entry.epoch + 1) };
+    }
   }
 }
