@@ -6,6 +6,7 @@ import type { Logger } from '../runtime/log.ts';
 import { cellController } from './cell.ts';
 import { fencedLeaseController } from './fencedlease.ts';
 import { sensorFleetController } from './sensorfleet.ts';
+import { shardMapController, shardMapPlacements } from './shardmap.ts';
 import type { Manager } from '../runtime/manager.ts';
 
 export interface ControllerOptions {
@@ -17,7 +18,8 @@ export interface ControllerOptions {
 }
 
 export function registerControllers(manager: Manager, options: ControllerOptions): void {
-  manager.addController(cellController({ operatorNamespace: options.operatorNamespace }));
+  manager.addController(cellController({ operatorNamespace: options.operatorNamespace, placementProviders: [shardMapPlacements] }));
+  manager.addController(shardMapController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log }));
   manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace }));
 }

@@ -1,0 +1,133 @@
+/**
+ * The ShardMap controller (with the Cell controller, which it feeds) against the real
+ * API server, running with the operator's ServiceAccount: a balanced routing table,
+ * adding a Cell (moves at the lower bound), draining a Cell to `Drained`, and the kill
+ * switch freezing and releasing a drain. A witness (the client library's
+ * `watchRoutingTable`, a watch on the routing ConfigMap) records every published version
+ * and checks that versions and epochs only increase and quorum is never lost.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shardMapPlacements, shardMapController, ShardMapType } from '../../src/controllers/shardmap.ts';
+import { CellType, cellController } from '../../src/controllers/cell.ts';
+import { ShardRouter, watchRoutingTable, type RoutingTable } from '../../src/client/shard-router.ts';
+import type { ShardMapStatus } from '../../src/crds/shardmap.ts';
+import type { CellStatus } from '../../src/crds/cell.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
+import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
+import { startManager, type RunningManager } from '../support/operator.ts';
+
+type ShardMap = KubeObject & { spec: Record<string, unknown>; status?: ShardMapStatus };
+type Cell = KubeObject & { spec: Record<string, unknown>; status?: CellStatus };
+
+describe('ShardMap controller', () => {
+  let admin: KubeClient;
+  let ns: { name: string; dispose: () => Promise<void> };
+  let operator: RunningManager;
+  const witness = { tables: [] as RoutingTable[], stop: new AbortController() };
+
+  const cell = (name: string, zone: string, extra: Record<string, unknown> = {}): Cell => ({
+    apiVersion: 'manyfold.dev/v1alpha1',
+    kind: 'Cell',
+    metadata: { name, namespace: ns.name, labels: { tier: 'storage' } },
+    spec: { zone, capacity: 100, ...extra },
+  });
+  const apply = (object: KubeObject) => admin.apply(object, { fieldManager: 'test-user' });
+  const getMap = () => admin.get<ShardMap>(ShardMapType, 'orders', ns.name);
+  const condition = (m: ShardMap, type: string) => m.status?.conditions?.find((c) => c.type === type);
+  const untilMap = (what: string, check: (m: ShardMap) => boolean, timeoutMs = 90_000) =>
+    eventually(what, async () => {
+      const m = await getMap();
+      return check(m) ? m : undefined;
+    }, { timeoutMs, intervalMs: 200 });
+  const balanced = (m: ShardMap) => condition(m, 'Rebalancing')?.status === 'False' && (m.status?.migrations ?? []).length === 0 && condition(m, 'Ready')?.status === 'True';
+  const replicasOn = (m: ShardMap, name: string) => m.status?.members?.find((x) => x.cell === name)?.replicas ?? 0;
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    ns = await testNamespace(admin, 'shardmap');
+    operator = await startManager([cellController({ operatorNamespace: 'manyfold-system', placementProviders: [shardMapPlacements] }), shardMapController({ operatorNamespace: 'manyfold-system' })]);
+    for (let i = 0; i < 6; i++) await apply(cell(`store-${i}`, `zone-${i % 3}`));
+    await apply({
+      apiVersion: 'manyfold.dev/v1alpha1',
+      kind: 'ShardMap',
+      metadata: { name: 'orders', namespace: ns.name },
+      spec: { shards: 256, replicas: 3, failureTolerance: 1, cellSelector: { matchLabels: { tier: 'storage' } }, placement: { maxLoadFactor: 1.25 }, migration: { maxInFlight: '10%' } },
+    });
+    const router = new ShardRouter();
+    router.onChange((table) => witness.tables.push(table));
+    watchRoutingTable(router, { client: admin, namespace: ns.name, configMap: 'orders-routing', signal: witness.stop.signal });
+  });
+  afterAll(async () => {
+    witness.stop.abort();
+    await operator.stop();
+    await ns.dispose();
+    await admin.close();
+  });
+
+  it('publishes a balanced routing table: three Cells in three zones per shard', async () => {
+    const m = await untilMap('orders Ready', balanced);
+    expect(m.status?.routingConfigMap).toBe('orders-routing');
+    expect(m.status?.balance?.maxLoadRatio).toBeLessThanOrEqual(1.25);
+    const table = await eventually('witness saw the table', async () => witness.tables.at(-1));
+    expect(table.version).toBe(m.status?.routingVersion);
+    for (const e of table.entries) {
+      expect(e.replicas).toHaveLength(3);
+      expect(new Set(e.replicas.map((c) => Number(c.slice('store-'.length)) % 3)).size).toBe(3);
+    }
+    expect(operator.errors).toEqual([]);
+  });
+
+  it('adding a Cell moves replicas onto it at the lower bound, through fenced hand-offs', async () => {
+    const before = (await getMap()).status?.routingVersion ?? 0;
+    await apply(cell('store-6', 'zone-0'));
+    const m = await untilMap('rebalanced onto store-6', (x) => (x.status?.routingVersion ?? 0) > before && balanced(x) && replicasOn(x, 'store-6') > 0);
+    expect(m.status?.lastRebalance?.moves).toBeLessThanOrEqual(Math.floor((m.status?.lastRebalance?.lowerBound ?? 0) * 1.02));
+    expect(m.status?.lastRebalance?.done).toBe(m.status?.lastRebalance?.moves);
+    expect(await operator.metric('rebalance_moves_total', { name: 'orders' })).toBeGreaterThanOrEqual(m.status?.lastRebalance?.moves ?? 1);
+  });
+
+  it('a drained Cell reaches Drained only once no replica is left on it', async () => {
+    await apply(cell('store-1', 'zone-1', { state: 'Draining' }));
+    const drained = await eventually(
+      'store-1 Drained',
+      async () => {
+        const c = await admin.get<Cell>(CellType, 'store-1', ns.name);
+        return c.status?.phase === 'Drained' ? c : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200 },
+    );
+    expect(drained.status?.placements).toBe(0);
+    const m = await getMap();
+    expect(replicasOn(m, 'store-1')).toBe(0);
+    expect(witness.tables.at(-1)?.entries.some((e) => [...e.replicas, ...e.joining, ...e.leaving].includes('store-1'))).toBe(false);
+  });
+
+  it('the kill switch freezes a drain at its checkpoint; release resumes it', async () => {
+    const killSwitch = (value: string) =>
+      admin.apply({ apiVersion: 'manyfold.dev/v1alpha1', kind: 'ShardMap', metadata: { name: 'orders', namespace: ns.name, annotations: { 'manyfold.dev/kill-switch': value } } }, { fieldManager: 'test-kill-switch' });
+    await killSwitch('true');
+    await untilMap('Enforcing=False', (m) => condition(m, 'Enforcing')?.reason === 'KillSwitchEngaged');
+    const frozen = await getMap();
+    await apply(cell('store-2', 'zone-2', { state: 'Draining' }));
+    await new Promise((r) => setTimeout(r, 3000));
+    const still = await getMap();
+    expect(still.status?.routingVersion).toBe(frozen.status?.routingVersion);
+    expect(replicasOn(still, 'store-2')).toBeGreaterThan(0);
+    await killSwitch('false');
+    await untilMap('drain resumed and finished', (m) => condition(m, 'Enforcing')?.status === 'True' && replicasOn(m, 'store-2') === 0 && balanced(m));
+  });
+
+  it('every version the witness saw kept quorum, and versions and epochs only increased', () => {
+    expect(witness.tables.length).toBeGreaterThan(3);
+    for (let i = 1; i < witness.tables.length; i++) {
+      const a = witness.tables[i - 1] as RoutingTable;
+      const b = witness.tables[i] as RoutingTable;
+      expect(b.version).toBeGreaterThan(a.version);
+      b.entries.forEach((e, s) => {
+        expect(e.epoch).toBeGreaterThanOrEqual(a.entries[s]?.epoch ?? 0);
+        expect(e.replicas.length).toBeGreaterThanOrEqual(2);
+      });
+    }
+  });
+});
