@@ -20,17 +20,19 @@
  * - `delete`: stamp the epoch, then delete with uid and resourceVersion preconditions,
  *   so a delete is fenced too.
  */
+import { BoundedMap } from '../legos/bounded-map.ts';
 import { jsonEqual } from '../legos/conditions.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject, OwnerReference } from '../kube/types.ts';
 import { EpochAnnotation, FencedError, isFencingRejection, stampEpoch } from './leader/fence.ts';
+import type { TrackedMemory } from './metrics.ts';
 
 export const FieldManager = 'manyfold-operator';
 
 /** Status writes remembered for read-your-writes (oldest forgotten first; forgetting costs at most a repeated write). */
-const MaxRememberedStatuses = 1024;
+const MAX_REMEMBERED_STATUSES = 1024;
 
 export class FencedWriter {
   readonly epoch: number;
@@ -39,12 +41,17 @@ export class FencedWriter {
   /** Writes made through this writer (for metrics and tests). */
   writes = 0;
   /** By uid: the status last written, and the resourceVersion the object had in the cache then. */
-  private readonly written = new Map<string, { readonly over: string; readonly status: Record<string, unknown> }>();
+  private readonly written = new BoundedMap<string, { readonly over: string; readonly status: Record<string, unknown> }>({ max: MAX_REMEMBERED_STATUSES });
 
   constructor(options: { client: KubeClient; epoch: number; onFenced?: (error: FencedError) => void }) {
     this.client = options.client;
     this.epoch = options.epoch;
     this.onFenced = options.onFenced ?? (() => undefined);
+  }
+
+  /** The status memory (read-your-writes), as a bounded memory (for metrics). */
+  get memory(): TrackedMemory {
+    return this.written;
   }
 
   private async fenced<T>(work: () => Promise<T>): Promise<T> {
@@ -102,9 +109,7 @@ export class FencedWriter {
     );
     const { uid, resourceVersion } = object.metadata;
     if (uid !== undefined && resourceVersion !== undefined) {
-      this.written.delete(uid);
       this.written.set(uid, { over: resourceVersion, status: written });
-      if (this.written.size > MaxRememberedStatuses) this.written.delete(this.written.keys().next().value as string);
     }
     return true;
   }
