@@ -44,7 +44,7 @@ type ConfigMapObject = KubeObject & { data?: Record<string, string>; binaryData?
 const routingSelector = { labelSelector: ShardMapLabel };
 const ackSelector = { labelSelector: AckLabel };
 /** ShardMaps whose last published table is remembered (oldest forgotten first). */
-const MaxRememberedTables = 256;
+const MAX_REMEMBERED_TABLES = 256;
 
 /** Placements a ShardMap assigns to Cells (its `status.members[].replicas`), for Cell drains. */
 export const shardMapPlacements: PlacementProvider = {
@@ -114,7 +114,7 @@ export interface ShardMapControllerOptions {
 
 /** The ShardMap controller's spec for the manager. */
 export function shardMapController(options: ShardMapControllerOptions): ControllerSpec {
-  const remembered = new BoundedMap<string, { table: RoutingTable; checksum: string }>({ max: MaxRememberedTables });
+  const remembered = new BoundedMap<string, { table: RoutingTable; checksum: string }>({ max: MAX_REMEMBERED_TABLES });
   const metrics: { moves?: Counter<'namespace' | 'name'>; inFlight?: Gauge<'namespace' | 'name'>; load?: Gauge<'namespace' | 'name' | 'cell'> } = {};
   return defineController<ShardMapObject>({
     name: 'shardmap',
@@ -127,7 +127,7 @@ export function shardMapController(options: ShardMapControllerOptions): Controll
       labelWatch(Resources.ConfigMap, AckLabel, ackSelector),
       { type: CellType, map: (cell, cache) => cache.list(ShardMapType, { namespace: cell.metadata.namespace ?? '' }).map((m) => `${m.metadata.namespace ?? ''}/${m.metadata.name ?? ''}`) },
     ],
-    metrics: (registry) => {
+    metrics: ({ registry }) => {
       metrics.moves = domainCounter(registry, { name: 'rebalance_moves_total', help: 'Shard replica moves started by ShardMap rebalancing', labelNames: ['namespace', 'name'] });
       metrics.inFlight = domainGauge(registry, { name: 'migrations_in_flight', help: 'Shard moves in flight per ShardMap', labelNames: ['namespace', 'name'] });
       metrics.load = domainGauge(registry, { name: 'shard_load_ratio', help: "Replicas a member Cell holds divided by its fair share, per ShardMap", labelNames: ['namespace', 'name', 'cell'] });

@@ -32,6 +32,7 @@
 import { createHash } from 'node:crypto';
 import { quorumOf, type ShardMapSpec, type ShardMapStatus } from '../crds/shardmap.ts';
 import { rfc3339 } from '../legos/clock.ts';
+import { BackoffPolicy } from '../legos/retry.ts';
 import { findCondition, setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
 import { planPlacement } from '../legos/placement/planner.ts';
 import type { RoutingEntry, RoutingTable } from '../legos/placement/routing-table.ts';
@@ -85,8 +86,10 @@ export interface ShardMapDecision extends Decision<ShardMapStatus> {
 }
 
 /** Requeue while moves are in flight, ms (the ConfigMap's own event usually comes first). */
-const InFlightRequeueMs = 2_000;
-const backoffMs = (attempt: number): number => Math.min(5_000 * 2 ** Math.max(0, attempt - 2), 300_000);
+const IN_FLIGHT_REQUEUE_MS = 2_000;
+/** Retry delays of failed moves: 5 s doubling to 5 min, no jitter (the decider is deterministic). */
+const MOVE_BACKOFF = new BackoffPolicy({ initialDelayMs: 5_000, multiplier: 2, maxDelayMs: 300_000 });
+const backoffMs = (attempt: number): number => MOVE_BACKOFF.baseDelay(attempt);
 
 /** `maxInFlight` as a count: an integer, or a percentage of shards rounded up; at least 1. */
 export function maxInFlightOf(spec: ShardMapSpec, cap: number): number {
@@ -321,7 +324,7 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
     ...(lastRebalance ? { lastRebalance } : {}),
   };
   const due = moves.flatMap((m) => (m.retryTime ? [Date.parse(m.retryTime) - now] : m.phase === 'Copying' && m.phaseTime ? [Date.parse(m.phaseTime) + (spec.migration.handoffTimeoutSeconds ?? 300) * 1000 - now] : []));
-  const requeueAfterMs = moves.length > 0 || remaining > 0 ? Math.max(100, Math.min(InFlightRequeueMs, ...due)) : undefined;
+  const requeueAfterMs = moves.length > 0 || remaining > 0 ? Math.max(100, Math.min(IN_FLIGHT_REQUEUE_MS, ...due)) : undefined;
   return {
     apply: decisionApply,
     delete: [],

@@ -91,8 +91,9 @@ describe('planPlacement', () => {
   it('does not oscillate under repeated small weight changes: alternating two weightings settles to 0 moves', () => {
     fc.assert(
       fc.property(medium, fc.array(fc.integer({ min: -1, max: 1 }), { minLength: 14, maxLength: 14 }), (input, deltas) => {
-        const members2 = input.members.map((m, i) => ({ ...m, weight: Math.max(1, m.weight * 10 + (deltas[i] ?? 0)) }));
-        const members1 = input.members.map((m) => ({ ...m, weight: Math.max(1, m.weight * 10) }));
+        // Small: each weight moves by at most 2 %, below the 5 % slack of maxLoadFactor 1.05.
+        const members2 = input.members.map((m, i) => ({ ...m, weight: Math.max(50, m.weight * 100) + (deltas[i] ?? 0) }));
+        const members1 = input.members.map((m) => ({ ...m, weight: Math.max(50, m.weight * 100) }));
         let current = input.current;
         const moves: number[] = [];
         input = { ...input, policy: { spreadBy: 'cell', maxLoadFactor: Math.max(1.05, input.policy.maxLoadFactor) } };
@@ -207,7 +208,7 @@ describe('planPlacement at scale (membership changes over a balanced map)', () =
           current = p.target;
         }
       }),
-      { numRuns: 25 },
+      { numRuns: 12 },
     );
-  });
+  }, 120_000);
 });
