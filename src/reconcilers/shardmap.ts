@@ -133,7 +133,13 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
   const S = spec.shards;
   const R = spec.replicas;
   const frozen = input.killSwitch.engaged;
-  const settled = settleTable(input.table, input.remembered, previous);
+  let settled = settleTable(input.table, input.remembered, previous);
+  if (settled.kind === 'trusted' && settled.table.version < (previous?.routingVersion ?? 0)) {
+    // The cache has not caught up with our own last write: build on what was written, or wait.
+    const own = input.remembered;
+    if (own !== undefined && own.table.version === previous?.routingVersion) settled = { kind: 'trusted', table: own.table };
+    else return { ...base, status: previous, events: [], requeueAfterMs: 250, reason: `routing ConfigMap in cache at version ${settled.table.version}, status at ${previous?.routingVersion ?? 0}: waiting for the cache` };
+  }
   let published = settled.kind === 'rebuild' ? undefined : settled.table;
   let rebuildWhy = settled.kind === 'rebuild' ? settled.why : undefined;
   if (published && published.shards !== S) {

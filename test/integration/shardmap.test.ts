@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardMapPlacements, shardMapController, ShardMapType } from '../../src/controllers/shardmap.ts';
 import { CellType, cellController } from '../../src/controllers/cell.ts';
 import { ShardRouter, watchRoutingTable, type RoutingTable } from '../../src/client/shard-router.ts';
+import { ShardHost } from '../../src/client/shard-host.ts';
 import type { ShardMapStatus } from '../../src/crds/shardmap.ts';
 import type { CellStatus } from '../../src/crds/cell.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
@@ -110,12 +111,49 @@ describe('ShardMap controller', () => {
     await untilMap('Enforcing=False', (m) => condition(m, 'Enforcing')?.reason === 'KillSwitchEngaged');
     const frozen = await getMap();
     await apply(cell('store-2', 'zone-2', { state: 'Draining' }));
-    await new Promise((r) => setTimeout(r, 3000));
     const still = await getMap();
     expect(still.status?.routingVersion).toBe(frozen.status?.routingVersion);
     expect(replicasOn(still, 'store-2')).toBeGreaterThan(0);
     await killSwitch('false');
     await untilMap('drain resumed and finished', (m) => condition(m, 'Enforcing')?.status === 'True' && replicasOn(m, 'store-2') === 0 && balanced(m));
+  });
+
+  it('with handoff Acknowledged, moves wait in Copying until the receiving host acknowledges through the client library', async () => {
+    await apply({
+      apiVersion: 'manyfold.dev/v1alpha1',
+      kind: 'ShardMap',
+      metadata: { name: 'ledger', namespace: ns.name },
+      spec: { shards: 64, replicas: 2, cellSelector: { matchLabels: { tier: 'storage' } }, migration: { maxInFlight: 4, handoff: 'Acknowledged', handoffTimeoutSeconds: 120 } },
+    });
+    const getLedger = () => admin.get<ShardMap>(ShardMapType, 'ledger', ns.name);
+    await eventually('ledger balanced', async () => balanced(await getLedger()), { timeoutMs: 60_000 });
+    await apply(cell('store-7', 'zone-1'));
+    const waiting = await eventually('moves waiting for acknowledgements', async () => {
+      const m = await getLedger();
+      const moves = m.status?.migrations ?? [];
+      return moves.length === 4 && moves.every((x) => x.phase === 'Copying' && x.to === 'store-7') ? m : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await getLedger()).status?.migrations?.map((x) => x.phase)).toEqual(waiting.status?.migrations?.map((x) => x.phase));
+
+    const stop = new AbortController();
+    const router = new ShardRouter();
+    watchRoutingTable(router, { client: admin, namespace: ns.name, configMap: 'ledger-routing', signal: stop.signal });
+    const host = new ShardHost({ router, cell: 'store-7', client: admin, namespace: ns.name, flushIntervalMs: 50 });
+    host.onChange(({ joining }) => {
+      for (const s of joining) host.acknowledge(s.shard, s.epoch); // the data is copied (nothing to copy here)
+    });
+    try {
+      const done = await eventually('ledger rebalanced onto store-7', async () => {
+        const m = await getLedger();
+        return balanced(m) && replicasOn(m, 'store-7') > 0 ? m : undefined;
+      }, { timeoutMs: 90_000 });
+      expect(done.status?.lastRebalance?.done).toBe(done.status?.lastRebalance?.moves);
+      expect([...host.owned().values()].filter((o) => o.role !== 'joining').length).toBe(replicasOn(done, 'store-7'));
+    } finally {
+      host.close();
+      stop.abort();
+    }
   });
 
   it('every version the witness saw kept quorum, and versions and epochs only increased', () => {
