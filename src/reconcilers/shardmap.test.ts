@@ -217,6 +217,41 @@ describe('reconcileShardMap', () => {
     checkHistory(w.published, 2);
   });
 
+  it('a member Cell deleted mid-move: the move fails, is dropped and replanned; a Cell changing zone mid-move ends with the spread rule kept', () => {
+    const w = new World(cellsOf(6), { shards: 60, replicas: 3, migration: { maxInFlight: 6 } });
+    w.run();
+    w.cells = [...w.cells, { name: 'cell-6', zone: 'z1', capacity: 100, state: 'Active' }];
+    w.step();
+    expect(w.status?.migrations?.some((m) => m.to === 'cell-6' && m.phase === 'Copying')).toBe(true);
+    w.cells = w.cells.filter((c) => c.name !== 'cell-6'); // deleted while receiving
+    w.step();
+    expect(w.status?.migrations?.some((m) => m.to === 'cell-6')).toBe(false);
+    expect(w.last?.events.map((e) => e.reason)).toContain('MigrationFailed');
+    expect(w.published.at(-1)?.entries.some((e) => e.joining.includes('cell-6'))).toBe(false);
+    w.cells = [...w.cells, { name: 'cell-7', zone: 'z2', capacity: 100, state: 'Active' }];
+    w.step();
+    w.cells = w.cells.map((c) => (c.name === 'cell-7' ? { ...c, zone: 'z0' } : c)); // zone changes mid-move
+    w.run();
+    const zoneOf = new Map(w.cells.map((c) => [c.name, c.zone]));
+    for (const e of w.published.at(-1)?.entries ?? []) expect(new Set(e.replicas.map((c) => zoneOf.get(c))).size).toBe(3);
+    checkHistory(w.published, 2);
+  });
+
+  it('an invalid spec is Ready=False InvalidSpec, keeps the published table, and reports it once', () => {
+    const w = new World(cellsOf(3), { shards: 8, replicas: 3 });
+    w.run();
+    const before = w.published.length;
+    const invalid = (status: ShardMapStatus | undefined) =>
+      reconcileShardMap({ ...w.observation(), status, spec: { ok: false, message: 'spec.placement.maxLoadFactor: must be at least 1' } }, w.now);
+    const d = invalid(w.status);
+    expect(d.apply).toEqual([]);
+    expect(d.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'spec.placement.maxLoadFactor: must be at least 1' });
+    expect(d.status?.routingVersion).toBe(w.status?.routingVersion);
+    expect(d.events.map((e) => e.reason)).toEqual(['InvalidSpec']);
+    expect(invalid(d.status).events).toEqual([]);
+    expect(w.published.length).toBe(before);
+  });
+
   it('names the numbers when members cannot carry the spec, and publishes nothing', () => {
     const none = new World([], { shards: 8, replicas: 3 });
     none.step();
