@@ -184,6 +184,7 @@ export class Manager {
     const writer = new FencedWriter({
       client: this.client,
       epoch: term.epoch,
+      clock: this.clock,
       onFenced: (error) => {
         this.metrics.fencedWrites.inc();
         this.log.error({ event: 'write_fenced', epoch: term.epoch, err: error.message }, 'a write was rejected by the fencing policy; stepping down');
