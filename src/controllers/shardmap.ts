@@ -31,7 +31,7 @@ import { reconcileShardMap, type MemberCell } from '../reconcilers/shardmap.ts';
 import { ChecksumAnnotation, routingConfigMapName, ShardMapLabel, type ObservedTable } from '../reconcilers/shardmap-table.ts';
 import type { ControllerSpec } from '../runtime/controller.ts';
 import { domainCounter, domainGauge } from '../runtime/metrics.ts';
-import { applyChildren, commit, defineController, labelWatch } from '../runtime/shell.ts';
+import { applyChildren, commit, defineController, labelWatch, observeObject } from '../runtime/shell.ts';
 import { CellType } from './cell.ts';
 import type { PlacementProvider } from './placements.ts';
 
@@ -136,25 +136,16 @@ export function shardMapController(options: ShardMapControllerOptions): Controll
       remembered.delete(ctx.key);
     },
     reconcile: async (ctx) => {
-      const map = ctx.object;
-      const namespace = map.metadata.namespace ?? '';
-      const name = map.metadata.name ?? '';
-      const parsed = parseShardMapSpec(map.spec ?? {});
-      const cells = ctx.cache.list<CellObject>(CellType, { namespace });
+      const object = observeObject(ctx, parseShardMapSpec);
+      const { namespace, name } = object;
       const routing = ctx.cache.get<ConfigMapObject>(Resources.ConfigMap, `${namespace}/${routingConfigMapName(name)}`, routingSelector);
       const decision = reconcileShardMap(
         {
-          name,
-          namespace,
-          uid: map.metadata.uid ?? '',
-          generation: map.metadata.generation ?? 0,
-          spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
-          status: ctx.status,
-          cells: memberCells(cells, parsed.ok ? parsed.value.cellSelector : undefined),
+          ...object,
+          cells: memberCells(ctx.cache.list<CellObject>(CellType, { namespace }), object.spec.ok ? object.spec.value.cellSelector : undefined),
           table: observedTable(routing),
           remembered: remembered.get(ctx.key),
           acks: acksOf(ctx.cache.list<ConfigMapObject>(Resources.ConfigMap, { namespace, selector: ackSelector }), name),
-          killSwitch: ctx.killSwitch,
         },
         ctx.clock.now(),
       );
