@@ -20,20 +20,7 @@
  * - moves are replica placements (a removed replica that is not replaced, when
  *   `replicas` shrinks, is not a move).
  *
- * Lower bound (every assignment with exactly `replicas` replicas per shard within the
- * same bounds needs at least this many placements): with `h[i]` the distinct replicas
- * member `i` holds validly today (a holder, not Draining, not removed),
- * `keep1 = Σ_shards min(replicas, Σ_domains min(held in domain, perDomainLimit))` and
- * `keep2 = Σ_members min(h[i], cap[i])` both bound the replicas that can stay, so
- * `shards × replicas − min(keep1, keep2)` must be placed; every Active member below
- * its floor must receive `floor[i] − min(h[i], cap[i])`; and, per domain `z`, the
- * `forced = shards × replicas − keep1` slots must be filled while the arrivals domain `z`
- * needs for its floors can only come from forced slots whose shard may enter `z` (holds
- * fewer than the limit there), so `forced + max(0, need(z) − forcedAllowedIn(z))`. The
- * bound is the largest of these. It
- * equals the issue's "replicas that must leave removed, draining or constraint-breaking
- * members plus each member's excess over its cap" when shards are complete, and adds
- * the floor term the issue's figure for "add one Cell" implies.
+ * Lower bound: see `lower-bound.ts`; the plan reports it beside its moves.
  *
  * Algorithm (O(replicas × log members) per placement): drop invalid replicas (gone,
  * Draining, duplicates, over the domain limit, over `replicas`), then Cordoned and
@@ -52,6 +39,7 @@
  * moves are not ordered for hand-off (see the migration state machine).
  */
 import { IndexHeap } from './heap.ts';
+import { placementLowerBound } from './lower-bound.ts';
 import { capOf, floorOf, twoLevelShares, type ShareMember } from './shares.ts';
 import type { MemberPlan, MoveReason, PlacementInput, PlacementResult, PlannedMove } from './types.ts';
 
@@ -305,24 +293,13 @@ export function planPlacement(input: PlacementInput): PlacementResult {
     if (members[i]?.state === 'Active') shedExcess(i, Math.min(held[i] as number, cap[i] as number), 'OverCap', (j) => (members[j]?.state === 'Active' ? (cap[j] as number) : 0));
   }
 
-  let keep2 = 0;
-  let floorNeed = 0;
-  const floorNeedIn = new Float64Array(domainNames.length);
-  for (let i = 0; i < M; i++) {
-    const h = isHolder(i) ? (rawHeld[i] as number) : 0;
-    const c = members[i]?.state === 'Cordoned' ? (cap[i] as number) : members[i]?.state === 'Active' ? (cap[i] as number) : 0;
-    keep2 += Math.min(h, c);
-    const need = Math.max(0, (floor[i] as number) - Math.min(h, c));
-    floorNeed += need;
-    floorNeedIn[domainOf[i] as number] = (floorNeedIn[domainOf[i] as number] as number) + need;
-  }
-  // Arrivals into a domain that the forced slots cannot supply (their shards already
-  // hold the domain's limit there) are placements on top of the forced ones.
-  let domainBound = 0;
-  for (let d = 0; d < domainNames.length; d++) {
-    domainBound = Math.max(domainBound, forcedSlots + Math.max(0, (floorNeedIn[d] as number) - (forcedSlots - (blockedSlots[d] as number))));
-  }
-  const lowerBound = Math.max(T - Math.min(keep1, keep2), floorNeed, domainBound);
+  const lowerBound = placementLowerBound({
+    total: T,
+    keep1,
+    forcedSlots,
+    blockedSlots,
+    members: members.map((m, i) => ({ domain: domainOf[i] as number, held: isHolder(i) ? (rawHeld[i] as number) : 0, cap: m.state === 'Draining' ? 0 : (cap[i] as number), floor: floor[i] as number })),
+  });
 
   const place = (s: number, i: number): void => {
     changed[s] = 1;
