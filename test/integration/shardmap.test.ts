@@ -9,7 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardMapPlacements, shardMapController, ShardMapType } from '../../src/controllers/shardmap.ts';
 import { CellType, cellController } from '../../src/controllers/cell.ts';
-import { ShardRouter, watchRoutingTable, type RoutingTable } from '../../src/client/shard-router.ts';
+import { ShardRouter, tableOfConfigMap, watchRoutingTable, type RoutingTable } from '../../src/client/shard-router.ts';
+import { Resources } from '../../src/kube/resources.ts';
 import { ShardHost } from '../../src/client/shard-host.ts';
 import type { ShardMapStatus } from '../../src/crds/shardmap.ts';
 import type { CellStatus } from '../../src/crds/cell.ts';
@@ -154,6 +155,20 @@ describe('ShardMap controller', () => {
       host.close();
       stop.abort();
     }
+  });
+
+  it('restores a routing ConfigMap edited or deleted by hand, at a higher version', async () => {
+    const before = await untilMap('orders balanced', balanced);
+    const version = before.status?.routingVersion ?? 0;
+    await admin.patch(Resources.ConfigMap, { name: 'orders-routing', namespace: ns.name }, { binaryData: { 'table.json.gz': Buffer.from('not a table').toString('base64') } }, { type: 'merge' });
+    const restored = await untilMap('restored after the edit', (m) => (m.status?.routingVersion ?? 0) > version);
+    const table = await eventually('witness saw the restored table', async () => witness.tables.find((t) => t.version === restored.status?.routingVersion));
+    const previous = witness.tables.find((t) => t.version === version);
+    expect(table.entries.map((e) => e.replicas)).toEqual(previous?.entries.map((e) => e.replicas));
+    await admin.delete(Resources.ConfigMap, { name: 'orders-routing', namespace: ns.name });
+    const recreated = await untilMap('restored after the delete', (m) => (m.status?.routingVersion ?? 0) > (restored.status?.routingVersion ?? 0));
+    const cm = await eventually('the routing ConfigMap is back', async () => admin.getOrUndefined<KubeObject & { binaryData?: Record<string, string> }>(Resources.ConfigMap, 'orders-routing', ns.name));
+    expect(tableOfConfigMap(cm)?.version).toBeGreaterThanOrEqual(recreated.status?.routingVersion ?? 0);
   });
 
   it('every version the witness saw kept quorum, and versions and epochs only increased', () => {
