@@ -24,7 +24,8 @@
  * `Spread`), `Enforcing` (`KillSwitchEngaged` / `Enforcing`), and `Progressing`
  * mirroring `Rebalancing` for generic tooling.
  *
- * Limitations: changing `spec.shards` re-keys the keyspace (a key's shard depends on
+ * Limitations: every reconcile replans (about 0.1-0.4 s of CPU at 65,536 × 3 over
+ * 1,000 Cells, plus decoding and encoding the table); changing `spec.shards` re-keys the keyspace (a key's shard depends on
  * the count), so the table is rebuilt at once with every epoch raised and no data
  * moved; a Cell that changes zone mid-move finishes the move, and the next plan moves
  * whatever then breaks the spread rule.
