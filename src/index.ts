@@ -5,12 +5,13 @@
  *   the library behind the `FencedLease` kind.
  * - Token buckets (`TokenBucket`), the enforcement primitive of `RatePolicy` shares.
  * - Clocks (`SystemClock`, `ManualClock`) for injecting time into both.
+ * - Shard routing (`ShardRouter`, `watchRoutingTable`, `shardOfKey`): lookups of a
+ *   ShardMap's routing table, and `ShardHost`: the shards a Cell's process owns with
+ *   their epochs (fencing tokens), hand-off acknowledgements and loss signals.
  *
  * - Flag evaluation (`ManyfoldFlagProvider`): an OpenFeature provider for
  *   `@openfeature/server-sdk` that watches the flag documents the FeatureFlag controller
  *   publishes (`configMapSource`, `fileSource`) and evaluates them in process.
- *
- * Shard routing lookups join this list with their kind.
  */
 export * from './legos/lease/index.ts';
 export { TokenBucket } from './legos/token-bucket.ts';
@@ -27,3 +28,6 @@ export {
   type FileSourceOptions,
 } from './legos/flagd/sources.ts';
 export { KubeClient } from './kube/client.ts';
+export { ShardRouter, RoutingNotReadyError, watchRoutingTable, tableOfConfigMap, type RoutingEntry, type RoutingTable, type WatchRoutingOptions } from './client/shard-router.ts';
+export { ShardHost, ackConfigMapName, type OwnedShard, type OwnershipChange, type ShardLoss, type ShardHostOptions } from './client/shard-host.ts';
+export { keyHash, shardOfKey, KEY_HASH_NAME } from './legos/placement/key-hash.ts';

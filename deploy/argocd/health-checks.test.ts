@@ -103,4 +103,24 @@ describe('deploy/argocd/health-checks.yaml', () => {
       expect(flag([{ type: 'Ready', status: 'False', reason: 'InvalidTargeting' }, { type: 'Degraded', status: 'True', reason: 'InvalidTargeting', message: 'spec.targeting.if[0]' }]).status).toBe('Degraded');
     });
   });
+
+  describe('ShardMap', () => {
+    const health = (conditions: Condition[]) => evaluateHealth(checks.get('ShardMap') ?? '', object('ShardMap', { observedGeneration: 2, conditions }));
+    const ready: Condition = { type: 'Ready', status: 'True', reason: 'Published', message: 'routing version 7' };
+
+    it('is Progressing while rebalancing, Healthy once balanced', () => {
+      expect(health([ready, { type: 'Rebalancing', status: 'True', reason: 'MovesInFlight', message: '3 moves in flight, 40 to go' }])).toEqual({ status: 'Progressing', message: 'MovesInFlight: 3 moves in flight, 40 to go' });
+      expect(health([ready, { type: 'Rebalancing', status: 'False', reason: 'Balanced', message: 'every replica placed' }])).toEqual({ status: 'Healthy', message: 'Published: routing version 7' });
+    });
+
+    it('is Suspended under the kill switch even with moves in flight, Degraded with too few members', () => {
+      expect(
+        health([ready, { type: 'Rebalancing', status: 'True', reason: 'KillSwitchEngaged', message: 'frozen' }, { type: 'Enforcing', status: 'False', reason: 'KillSwitchEngaged', message: 'kill switch engaged (resource)' }]).status,
+      ).toBe('Suspended');
+      expect(health([{ type: 'Ready', status: 'False', reason: 'InsufficientMembers', message: 'replicas 3 need 3 Cells; the selector picks 2' }])).toEqual({
+        status: 'Degraded',
+        message: 'InsufficientMembers: replicas 3 need 3 Cells; the selector picks 2',
+      });
+    });
+  });
 });

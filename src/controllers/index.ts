@@ -8,6 +8,7 @@ import { featureFlagController } from './featureflag.ts';
 import { fencedLeaseController } from './fencedlease.ts';
 import { rolloutController } from './rollout.ts';
 import { sensorFleetController } from './sensorfleet.ts';
+import { shardMapController, shardMapPlacements } from './shardmap.ts';
 import type { Manager } from '../runtime/manager.ts';
 import type { FencedLeasePolicy } from '../reconcilers/fencedlease-target.ts';
 import type { SensorFleetPolicy } from '../reconcilers/sensorfleet-policy.ts';
@@ -23,7 +24,8 @@ export interface ControllerOptions {
 }
 
 export function registerControllers(manager: Manager, options: ControllerOptions): void {
-  manager.addController(cellController({ operatorNamespace: options.operatorNamespace }));
+  manager.addController(cellController({ operatorNamespace: options.operatorNamespace, placementProviders: [shardMapPlacements] }));
+  manager.addController(shardMapController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log, policy: options.tenancy?.fencedLease }));
   manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace, policy: options.tenancy?.sensorFleet }));
   manager.addController(featureFlagController({ operatorNamespace: options.operatorNamespace }));

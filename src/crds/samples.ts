@@ -127,6 +127,11 @@ export const validSamples: readonly ValidSample[] = [
   },
   { kind: 'ShardMap', what: 'a shard map', spec: shardMap },
   { kind: 'ShardMap', what: 'a minimal shard map with an integer maxInFlight', spec: { shards: 8, replicas: 1, migration: { maxInFlight: 2 } } },
+  {
+    kind: 'ShardMap',
+    what: 'acknowledged hand-offs with a timeout',
+    spec: { shards: 4096, replicas: 5, failureTolerance: 2, migration: { maxInFlight: 16, handoff: 'Acknowledged', handoffTimeoutSeconds: 60 } },
+  },
   { kind: 'FeatureFlag', what: 'a flag with targeting', spec: flag },
   { kind: 'Rollout', what: 'a rollout', spec: rollout },
   {
@@ -255,6 +260,16 @@ export const invalidSamples: readonly InvalidSample[] = [
     field: 'spec.migration.maxInFlight',
   },
   { kind: 'ShardMap', what: 'zero shards', spec: { ...shardMap, shards: 0 }, field: 'spec.shards' },
+  { kind: 'ShardMap', what: 'more shards than the maximum', spec: { ...shardMap, shards: 65_537 }, field: 'spec.shards' },
+  {
+    kind: 'ShardMap',
+    what: 'a majority quorum that failureTolerance failures would break (replicas < 2f+1)',
+    spec: { shards: 8, replicas: 3, failureTolerance: 2 },
+    field: 'spec.replicas',
+  },
+  { kind: 'ShardMap', what: 'a quorum that failureTolerance failures would break', spec: { ...shardMap, replicas: 5, failureTolerance: 2, quorum: 4 }, field: 'spec.quorum' },
+  { kind: 'ShardMap', what: 'maxLoadFactor below 1', spec: { ...shardMap, placement: { maxLoadFactor: 0.9 } }, field: 'spec.placement.maxLoadFactor' },
+  { kind: 'ShardMap', what: 'an unknown handoff', spec: { ...shardMap, migration: { handoff: 'Eventually' } }, field: 'spec.migration.handoff' },
   {
     kind: 'FeatureFlag',
     what: 'a default variant that does not exist',

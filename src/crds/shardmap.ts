@@ -6,7 +6,10 @@
  * light validation are here.
  *
  * Apply-time validation: counts are bounded integers; quorum ≤ replicas;
- * failureTolerance < replicas; maxInFlight is an integer ≥ 1 or a percentage.
+ * failureTolerance < replicas; with failureTolerance f, a majority quorum needs
+ * replicas ≥ 2f + 1 (crash faults) and an explicit quorum needs replicas − f ≥ quorum;
+ * maxInFlight is an integer ≥ 1 or a percentage. What the schema cannot see (too few
+ * member Cells or zones) is `Ready=False` from the controller.
  *
  * Status: `epoch` is the operator's leader-fencing epoch, as on every kind; the
  * routing table's own version is `routingVersion` (the API contract calls it the
@@ -23,13 +26,15 @@ import { parseWith, type ParseResult } from './parse.ts';
 
 export const MAX_SHARDS = 65_536;
 export const MAX_REPLICAS = 15;
-export const MAX_MEMBERS = 256;
-export const MAX_MIGRATIONS = 256;
+export const MAX_MEMBERS = 1024;
+export const MAX_MIGRATIONS = 1024;
+/** Largest `handoffTimeoutSeconds`. */
+export const MAX_HANDOFF_TIMEOUT_SECONDS = 86_400;
 
 /** Code-side defaults of a ShardMap spec. */
 export const ShardMapDefaults = {
   placement: { maxLoadFactor: 1.25, spreadBy: 'zone' },
-  migration: { maxInFlight: 1 },
+  migration: { maxInFlight: 1, handoff: 'None', handoffTimeoutSeconds: 300 },
 } as const;
 
 /** `ShardMap.spec`. */
@@ -61,6 +66,19 @@ export const ShardMapSpecSchema = withRules(
             pattern: /^([1-9][0-9]?|100)%$/,
             patternMessage: 'must be a percentage from 1% to 100%',
           }).optional(),
+          handoff: z
+            .enum(['None', 'Acknowledged'])
+            .describe(
+              'None (default): a move completes once the routing table naming the new replica is published (stateless shards). ' +
+                'Acknowledged: the receiving shard host must acknowledge, through the client library, that it holds the data.',
+            )
+            .optional(),
+          handoffTimeoutSeconds: z
+            .int()
+            .min(1)
+            .max(MAX_HANDOFF_TIMEOUT_SECONDS)
+            .describe('With handoff Acknowledged: a move without an acknowledgement for this long fails and is retried with backoff. Defaults to 300.')
+            .optional(),
         })
         .prefault({})
         .describe('Migration policy: each move is a fenced hand-off checkpointed in status.'),
@@ -78,7 +96,25 @@ export const ShardMapSpecSchema = withRules(
     fieldPath: '.failureTolerance',
     holds: (s) => s.failureTolerance === undefined || s.failureTolerance < s.replicas,
   },
+  {
+    // Crash faults: a majority quorum survives f failures only with n >= 2f+1.
+    rule: '!has(self.failureTolerance) || has(self.quorum) || self.replicas >= 2 * self.failureTolerance + 1',
+    message: 'replicas must be at least 2 × failureTolerance + 1 for a majority quorum to survive failureTolerance failures (or set quorum)',
+    fieldPath: '.replicas',
+    holds: (s) => s.failureTolerance === undefined || s.quorum !== undefined || s.replicas >= 2 * s.failureTolerance + 1,
+  },
+  {
+    rule: '!has(self.failureTolerance) || !has(self.quorum) || self.replicas - self.failureTolerance >= self.quorum',
+    message: 'replicas − failureTolerance must be at least quorum, or a quorum cannot survive failureTolerance failures',
+    fieldPath: '.quorum',
+    holds: (s) => s.failureTolerance === undefined || s.quorum === undefined || s.replicas - s.failureTolerance >= s.quorum,
+  },
 );
+
+/** The quorum of a spec: `quorum`, or a majority of `replicas`. */
+export function quorumOf(spec: Pick<ShardMapSpec, 'quorum' | 'replicas'>): number {
+  return spec.quorum ?? Math.floor(spec.replicas / 2) + 1;
+}
 
 export type ShardMapSpecInput = z.input<typeof ShardMapSpecSchema>;
 export type ShardMapSpec = z.output<typeof ShardMapSpecSchema>;
@@ -95,12 +131,20 @@ const MemberSchema = z
 const MigrationSchema = z
   .object({
     shard: z.int().min(0).describe('Shard being moved.'),
-    from: z.string().max(253).describe('Cell giving up the replica.'),
+    from: z.string().max(253).describe('Cell giving up the replica (absent when a missing replica is added).').optional(),
     to: z.string().max(253).describe('Cell receiving the replica.'),
     phase: z.enum(['Pending', 'Copying', 'Fencing', 'Switching', 'Done', 'Failed']).describe('Progress of the fenced hand-off.'),
+    epoch: count('Epoch of the shard once the move is fenced (its fencing token; acknowledgements name it).').optional(),
+    version: count('Routing version that carries this phase (the phase ends once it is published).').optional(),
+    attempts: count('Attempts started.').optional(),
     startTime: timestamp('When the move started.').optional(),
+    phaseTime: timestamp('When the current phase began.').optional(),
+    retryTime: timestamp('A failed move is retried after this time.').optional(),
+    message: z.string().max(1024).describe('Why the last attempt failed.').optional(),
   })
   .describe('One shard move in flight, checkpointed so a restarted operator resumes it.');
+
+export type ShardMapMigration = z.output<typeof MigrationSchema>;
 
 /** `ShardMap.status`. */
 export const ShardMapStatusSchema = z
@@ -108,6 +152,7 @@ export const ShardMapStatusSchema = z
     ...statusBaseShape(),
     routingConfigMap: z.string().max(253).describe('ConfigMap holding the published routing table.').optional(),
     routingVersion: count('Version of the published routing table; increases with every change.').optional(),
+    routingChecksum: z.string().max(128).describe('SHA-256 of the published routing table (a hand-edited ConfigMap is detected and restored).').optional(),
     members: listMap(z.array(MemberSchema).max(MAX_MEMBERS), ['cell']).describe('Member Cells and their load.').optional(),
     balance: z
       .object({ maxLoadRatio: z.number().min(0).describe('Highest member loadRatio.').optional() })
@@ -117,8 +162,10 @@ export const ShardMapStatusSchema = z
     lastRebalance: z
       .object({
         moves: count('Replica moves the last rebalance planned.').optional(),
+        done: count('Of those, moves completed so far.').optional(),
         lowerBound: count('Fewest moves any placement satisfying the policy needs.').optional(),
         time: timestamp('When it was planned.').optional(),
+        inputs: z.string().max(128).describe('Fingerprint of the members and spec the plan was made for (a new one means a new plan).').optional(),
       })
       .describe('The last rebalance plan.')
       .optional(),

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
 import type { CellStatus } from '../../src/crds/cell.ts';
+import type { ShardMapStatus } from '../../src/crds/shardmap.ts';
+import { ShardMapType } from '../../src/controllers/shardmap.ts';
+import { tableOfConfigMap } from '../../src/client/shard-router.ts';
 import { deployDir, readManifests } from '../../src/devcluster/install.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { Resources } from '../../src/kube/resources.ts';
@@ -61,6 +64,23 @@ describe('manyfold operator with examples/', () => {
       await eventually(`${cell}-web to have exactly its own 2 endpoints`, async () => (await endpointsOf(cell)) === 2);
     }
     for (const cell of ready) expect(argoHealth(cell), cell.metadata.name).toMatchObject({ status: 'Healthy' });
+  });
+
+  it('publishes the routing table of examples/shard-map.yaml over the example Cells, Healthy in Argo CD', async () => {
+    const [map] = await readManifests(join(examples, 'shard-map.yaml'));
+    if (!map) throw new Error('examples/shard-map.yaml is empty');
+    await admin.apply({ ...map, metadata: { ...map.metadata, namespace: ns.name } }, { fieldManager: 'kubectl' });
+    const healthy = await eventually('the example ShardMap Healthy', async () => {
+      const object = await admin.get<KubeObject & { status?: ShardMapStatus }>(ShardMapType, map.metadata.name ?? '', ns.name);
+      return argoHealth(object).status === 'Healthy' ? object : undefined;
+    });
+    // One replica of every shard per zone: shop-c alone in zone-b, shop-a and shop-b share zone-a.
+    const held = new Map(healthy.status?.members?.map((m) => [m.cell, m.replicas ?? 0]));
+    expect(held.get('shop-c')).toBe(256);
+    expect((held.get('shop-a') ?? 0) + (held.get('shop-b') ?? 0)).toBe(256);
+    expect(Math.abs((held.get('shop-a') ?? 0) - (held.get('shop-b') ?? 0))).toBeLessThanOrEqual(8);
+    const routing = await admin.get<KubeObject & { binaryData?: Record<string, string> }>(Resources.ConfigMap, healthy.status?.routingConfigMap ?? '', ns.name);
+    expect(tableOfConfigMap(routing)?.version).toBe(healthy.status?.routingVersion);
   });
 
   it('shows a Cell held by its kill switch as Suspended in Argo CD, and Healthy once released', async () => {
