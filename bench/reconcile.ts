@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CellType } from '../src/controllers/cell.ts';
-import { Resources } from '../src/runtime/kube/resources.ts';
+import { Resources } from '../src/kube/resources.ts';
 import { auditCounts, formatCounts } from './support/audit.ts';
 import { CellTracker, cheapCell, type CellObject } from './support/cells.ts';
 import { CpuMeter } from './support/cpu.ts';

@@ -33,9 +33,9 @@ import { SensorFleetType, sensorFleetController } from '../src/controllers/senso
 import type { SensorFleetStatus } from '../src/crds/sensorfleet.ts';
 import { down, up } from '../src/devcluster/cluster.ts';
 import { install } from '../src/devcluster/install.ts';
-import { KubeClient } from '../src/runtime/kube/client.ts';
-import { Resources } from '../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../src/runtime/kube/types.ts';
+import { KubeClient } from '../src/kube/client.ts';
+import { Resources } from '../src/kube/resources.ts';
+import type { KubeObject } from '../src/kube/types.ts';
 import { createLogger } from '../src/runtime/log.ts';
 import { Manager } from '../src/runtime/manager.ts';
 

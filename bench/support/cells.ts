@@ -9,7 +9,7 @@
  * O(1) counters for `until` predicates.
  */
 import type { CellStatus } from '../../src/crds/cell.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import type { ObjectWatch } from './watch.ts';
 
 export type CellObject = KubeObject & { spec: Record<string, unknown>; status?: CellStatus };

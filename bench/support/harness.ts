@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { down, readState, up, type ClusterState } from '../../src/devcluster/cluster.ts';
 import { install } from '../../src/devcluster/install.ts';
-import { KubeClient } from '../../src/runtime/kube/client.ts';
-import { isAlreadyExists } from '../../src/runtime/kube/errors.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { isAlreadyExists } from '../../src/kube/errors.ts';
+import { Resources } from '../../src/kube/resources.ts';
 import { ProcessSet } from './operator.ts';
 
 const stateRoot = fileURLToPath(new URL('../../.manyfold/', import.meta.url));

@@ -14,7 +14,7 @@
  */
 import { managerOptions, parseOperatorFlags } from '../../src/cli/operator.ts';
 import { cellController } from '../../src/controllers/cell.ts';
-import { KubeClient } from '../../src/runtime/kube/client.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { Manager } from '../../src/runtime/manager.ts';
 

@@ -12,9 +12,9 @@
  * loop included); with thousands of events a second the event loop adds a little.
  */
 import { Informer } from '../../src/runtime/informer/informer.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import type { ResourceType } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import type { ResourceType } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 
 export type ChangeType = 'add' | 'update' | 'delete';
 export type Listener<T> = (change: ChangeType, object: T, at: number) => void;

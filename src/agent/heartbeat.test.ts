@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../legos/clock.ts';
-import { KubeApiError } from '../runtime/kube/errors.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { Heartbeat, type LeaseApi } from './heartbeat.ts';
 import type { HeartbeatReport } from './lease.ts';

@@ -13,9 +13,9 @@
  * interval and the report are read at each beat, so a reload takes effect at the next.
  */
 import type { Clock } from '../legos/clock.ts';
-import { KubeApiError } from '../runtime/kube/errors.ts';
-import { Resources } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import type { Logger } from '../runtime/log.ts';
 import { desiredLease, heartbeatLeaseName, type HeartbeatReport, type LeaseObject } from './lease.ts';
 import type { AgentStats } from './stats.ts';

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { microTime, rfc3339 } from '../legos/clock.ts';
 import type { HealthState } from '../legos/sensor/index.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { MAX_HEALTH_MESSAGE } from './health.ts';
 
 export const LABEL_FLEET = 'manyfold.dev/sensorfleet';

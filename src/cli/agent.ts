@@ -96,7 +96,7 @@ export async function runAgent(argv: readonly string[]): Promise<number> {
   let closeClient: (() => Promise<void>) | undefined;
   if (flags.heartbeat) {
     // Loaded only when needed: the Kubernetes client is most of the agent's start-up time.
-    const { KubeClient } = await import('../runtime/kube/client.ts');
+    const { KubeClient } = await import('../kube/client.ts');
     const client = await KubeClient.create({ kubeconfig: flags.kubeconfig });
     leaseApi = client;
     closeClient = () => client.close();

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { registerControllers } from '../controllers/index.ts';
-import { KubeClient } from '../runtime/kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import { Manager, type ManagerOptions } from '../runtime/manager.ts';
 import { defaultIdentity } from '../runtime/leader/elector.ts';

@@ -23,10 +23,10 @@ import { ManyfoldResources } from '../crds/index.ts';
 import { defaultDir, down, isUp, readState, up, writeOperatorKubeconfig, type ClusterState } from '../devcluster/cluster.ts';
 import { deployDir, install, readManifests } from '../devcluster/install.ts';
 import { StartError } from '../devcluster/processes.ts';
-import { KubeClient } from '../runtime/kube/client.ts';
-import { isAlreadyExists } from '../runtime/kube/errors.ts';
-import { Resources } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import { KubeClient } from '../kube/client.ts';
+import { isAlreadyExists } from '../kube/errors.ts';
+import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { onLines } from '../runtime/lines.ts';
 import { renderStatus } from './status-view.ts';
 

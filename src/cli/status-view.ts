@@ -2,7 +2,7 @@
  * The live status view of `manyfold start`: one line per Manyfold resource, like
  * `kubectl get manyfold -A` with the Ready condition's reason, plus the operator.
  */
-import type { KubeObject } from '../runtime/kube/types.ts';
+import type { KubeObject } from '../kube/types.ts';
 
 interface Status {
   phase?: string;

@@ -35,9 +35,9 @@ import { killSwitchState } from '../reconcilers/kill-switch.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
 import { FencedError } from '../runtime/errors.ts';
 import { EpochAnnotation } from '../runtime/leader/fence.ts';
-import { KubeApiError } from '../runtime/kube/errors.ts';
-import { Resources, type ResourceType } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import { Resources, type ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { OperatorConfigMap, killSwitchWatches, operatorConfigSelector } from './shared.ts';
 
 export const CellType: ResourceType = { group: 'manyfold.dev', version: 'v1alpha1', plural: 'cells', kind: 'Cell', namespaced: true };

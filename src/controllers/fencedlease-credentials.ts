@@ -17,10 +17,10 @@
 import { createHash } from 'node:crypto';
 import type { LeaseClientOptions, LeaseTlsOptions } from '../legos/lease/index.ts';
 import type { LeaseTarget } from '../reconcilers/fencedlease-target.ts';
-import type { KubeClient } from '../runtime/kube/client.ts';
-import { KubeApiError } from '../runtime/kube/errors.ts';
-import { Resources } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 
 type Secret = KubeObject & { data?: Record<string, string> };
 

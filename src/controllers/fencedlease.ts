@@ -37,8 +37,8 @@ import { resolveLeaseTarget, type LeaseTarget, type TargetResult } from '../reco
 import { CleanupFinalizer, planFencedLease, revokeEvent, type EtcdView, type RevokeAction, type RevokeOutcome } from '../reconcilers/fencedlease.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
 import { killSwitchState } from '../reconcilers/kill-switch.ts';
-import { Resources, type ResourceType } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import { Resources, type ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { ReconcileResult } from '../runtime/queue/index.ts';
 import { LeaseBackends } from './fencedlease-backends.ts';

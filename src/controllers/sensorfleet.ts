@@ -29,9 +29,9 @@ import { DefaultAgentImage, type DesiredChild } from '../reconcilers/sensorfleet
 import { matchesSelector } from '../reconcilers/sensorfleet-health.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
 import { FencedError } from '../runtime/errors.ts';
-import { KubeApiError } from '../runtime/kube/errors.ts';
-import { Resources, type ResourceType } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import { Resources, type ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { OperatorConfigMap, killSwitchWatches, operatorConfigSelector } from './shared.ts';
 
 export const SensorFleetType: ResourceType = ManyfoldResources.SensorFleet;

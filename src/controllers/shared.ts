@@ -3,7 +3,7 @@
  * that wake a controller when a kill switch on a Namespace or on that config flips.
  */
 import type { Watch } from '../runtime/controller.ts';
-import { Resources, type ResourceType } from '../runtime/kube/resources.ts';
+import { Resources, type ResourceType } from '../kube/resources.ts';
 
 /**
  * The operator's own config: ConfigMap `manyfold-config` in the operator's namespace.

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
-import type { KubeClient } from '../runtime/kube/client.ts';
-import { Resources } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 
 export const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
 

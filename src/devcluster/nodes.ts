@@ -7,10 +7,10 @@
  * zone-c) so that zone-aware placement can be tried locally.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeClient } from '../runtime/kube/client.ts';
-import { isAlreadyExists } from '../runtime/kube/errors.ts';
-import { Resources } from '../runtime/kube/resources.ts';
-import type { KubeObject } from '../runtime/kube/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isAlreadyExists } from '../kube/errors.ts';
+import { Resources } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 
 export const KwokNodeAnnotation = 'kwok.x-k8s.io/node';
 export const NodePrefix = 'kwok-node-';

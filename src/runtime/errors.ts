@@ -9,7 +9,7 @@
  * - {@link TerminalError}: anything the reconciler knows retrying cannot fix;
  * - anything else: back off.
  */
-import { KubeApiError, type RetryClass } from './kube/errors.ts';
+import { KubeApiError, type RetryClass } from '../kube/errors.ts';
 import { FencedError, isFencingRejection } from './leader/fence.ts';
 
 /** A spec valid in shape but not in meaning; `field` names the offending field. */

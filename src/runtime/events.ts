@@ -16,10 +16,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../legos/clock.ts';
 import { microTime, SystemClock } from '../legos/clock.ts';
-import type { KubeClient } from './kube/client.ts';
-import { Resources } from './kube/resources.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { Resources } from '../kube/resources.ts';
 import { EpochAnnotation } from './leader/fence.ts';
-import type { KubeObject } from './kube/types.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { silentLogger, type Logger } from './log.ts';
 
 export type EventType = 'Normal' | 'Warning';

@@ -19,9 +19,9 @@ import { Controller, type Cache, type ControllerSpec, type InformerSelector } fr
 import { KubeEventRecorder, type EventRecorder } from './events.ts';
 import { serveMetrics, serveProbes, type Endpoint } from './http.ts';
 import { Informer } from './informer/informer.ts';
-import type { KubeClient } from './kube/client.ts';
-import { apiVersionOf, type ResourceType } from './kube/resources.ts';
-import type { KubeObject } from './kube/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { apiVersionOf, type ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { LeaderElector, defaultIdentity } from './leader/elector.ts';
 import { awaitFencingEffective, publishEpoch, readPublishedEpoch } from './leader/fence.ts';
 import { silentLogger, type Logger } from './log.ts';

@@ -21,10 +21,10 @@
  *   so a delete is fenced too.
  */
 import { jsonEqual } from '../legos/conditions.ts';
-import type { KubeClient } from './kube/client.ts';
-import { isNotFound } from './kube/errors.ts';
-import type { ResourceType } from './kube/resources.ts';
-import type { KubeObject, OwnerReference } from './kube/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isNotFound } from '../kube/errors.ts';
+import type { ResourceType } from '../kube/resources.ts';
+import type { KubeObject, OwnerReference } from '../kube/types.ts';
 import { EpochAnnotation, FencedError, isFencingRejection, stampEpoch } from './leader/fence.ts';
 
 export const FieldManager = 'manyfold-operator';

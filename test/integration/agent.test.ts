@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/manyfold.js', import.meta.url));

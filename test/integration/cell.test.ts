@@ -8,10 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CellStatus } from '../../src/crds/cell.ts';
 import { CellType, cellController } from '../../src/controllers/cell.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { KubeApiError } from '../../src/runtime/kube/errors.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeApiError } from '../../src/kube/errors.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { startManager, type RunningManager } from '../support/operator.ts';
 

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControllerSpec } from '../../src/runtime/controller.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { stampEpoch } from '../../src/runtime/leader/fence.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { startManager, type RunningManager } from '../support/operator.ts';

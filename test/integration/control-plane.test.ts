@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Versions } from '../../src/devcluster/assets.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { KubeApiError } from '../../src/runtime/kube/errors.ts';
-import { Resources, type ResourceType } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
-import { watchEvents, type WatchEvent } from '../../src/runtime/kube/watch.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeApiError } from '../../src/kube/errors.ts';
+import { Resources, type ResourceType } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
+import { watchEvents, type WatchEvent } from '../../src/kube/watch.ts';
 import { adminClient, eventually, operatorClient, testNamespace } from '../support/cluster.ts';
 
 const Widget: ResourceType = { group: 'test.manyfold.dev', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };

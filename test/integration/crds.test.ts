@@ -11,10 +11,10 @@ import { parse } from 'yaml';
 import { API_VERSION, GROUP, VERSION, allKinds, crdName, ManyfoldResources } from '../../src/crds/index.ts';
 import { renderCrdFiles } from '../../src/crds/render.ts';
 import { invalidSamples, validSamples } from '../../src/crds/samples.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { KubeApiError } from '../../src/runtime/kube/errors.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeApiError } from '../../src/kube/errors.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 
 const FIELD_MANAGER = 'manyfold-crds';

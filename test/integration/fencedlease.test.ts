@@ -17,10 +17,10 @@ import { FencedLeaseType, fencedLeaseController } from '../../src/controllers/fe
 import { ensurePki } from '../../src/devcluster/pki.ts';
 import type { FencedLeaseStatus } from '../../src/crds/fencedlease.ts';
 import { createLeaseClient, type LeaseClient, type LeaseHandle } from '../../src/legos/lease/index.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { KubeApiError } from '../../src/runtime/kube/errors.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeApiError } from '../../src/kube/errors.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { EtcdCluster } from '../support/etcd.ts';
 import { startManager, type RunningManager } from '../support/operator.ts';

@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { restartComponent } from '../../src/devcluster/cluster.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { Informer } from '../../src/runtime/informer/informer.ts';
 import { adminClient, adminClientVia, eventually, testNamespace } from '../support/cluster.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';

@@ -24,9 +24,9 @@ import { SensorFleetType, sensorFleetController } from '../../src/controllers/se
 import type { SensorFleetSpecInput, SensorFleetStatus } from '../../src/crds/sensorfleet.ts';
 import { fakeNode } from '../../src/devcluster/nodes.ts';
 import { FleetLabel, heartbeatLeaseName } from '../../src/reconcilers/sensorfleet-agent.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import { Resources } from '../../src/runtime/kube/resources.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { binPath, startManager, type RunningManager } from '../support/operator.ts';
 

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
-import type { KubeClient } from '../../src/runtime/kube/client.ts';
-import type { KubeObject } from '../../src/runtime/kube/types.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
 import { FencedWriter } from '../../src/runtime/writer.ts';
 import { adminClient, testNamespace } from '../support/cluster.ts';
 

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { down, up, writeOperatorKubeconfig } from '../../src/devcluster/cluster.ts';
 import { install } from '../../src/devcluster/install.ts';
-import { KubeClient } from '../../src/runtime/kube/client.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

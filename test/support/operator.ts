@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import type { ControllerSpec } from '../../src/runtime/controller.ts';
-import { KubeClient } from '../../src/runtime/kube/client.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { onLines } from '../../src/runtime/lines.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { Manager } from '../../src/runtime/manager.ts';

@@ -22,11 +22,11 @@
  */
 import type { Clock } from '../../legos/clock.ts';
 import { SystemClock } from '../../legos/clock.ts';
-import type { KubeClient } from '../kube/client.ts';
-import { KubeApiError } from '../kube/errors.ts';
-import type { ResourceType } from '../kube/resources.ts';
-import type { KubeObject } from '../kube/types.ts';
-import { watchEvents } from '../kube/watch.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { KubeApiError } from '../../kube/errors.ts';
+import type { ResourceType } from '../../kube/resources.ts';
+import type { KubeObject } from '../../kube/types.ts';
+import { watchEvents } from '../../kube/watch.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { Store, type Delta, type IndexFunc } from './store.ts';
 

@@ -9,7 +9,7 @@
  * `replace(list)` (a relist) diffs against what is cached and reports only real
  * changes: an object whose `resourceVersion` did not change is not an update.
  */
-import type { KubeObject } from '../kube/types.ts';
+import type { KubeObject } from '../../kube/types.ts';
 
 /** Maps an object to the index values it is filed under (may be empty). */
 export type IndexFunc<T extends KubeObject> = (object: T) => readonly string[];

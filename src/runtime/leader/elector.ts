@@ -29,10 +29,10 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../legos/clock.ts';
 import { microTime, SystemClock } from '../../legos/clock.ts';
-import type { KubeClient } from '../kube/client.ts';
-import { isConflict, isNotFound, isAlreadyExists, KubeApiError } from '../kube/errors.ts';
-import { Resources } from '../kube/resources.ts';
-import type { KubeObject } from '../kube/types.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { isConflict, isNotFound, isAlreadyExists, KubeApiError } from '../../kube/errors.ts';
+import { Resources } from '../../kube/resources.ts';
+import type { KubeObject } from '../../kube/types.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { decide, recordFingerprint, type LeaseSpec, type Observed } from './decide.ts';
 

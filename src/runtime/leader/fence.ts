@@ -19,10 +19,10 @@
  * agents, people and other controllers); if the parameter ConfigMap is deleted, the
  * binding denies every fenced write until `deploy/manifests` is applied again.
  */
-import type { KubeClient } from '../kube/client.ts';
-import { KubeApiError } from '../kube/errors.ts';
-import { Resources } from '../kube/resources.ts';
-import type { KubeObject } from '../kube/types.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { KubeApiError } from '../../kube/errors.ts';
+import { Resources } from '../../kube/resources.ts';
+import type { KubeObject } from '../../kube/types.ts';
 
 export const EpochAnnotation = 'manyfold.dev/epoch';
 export const FencingConfigMap = 'manyfold-fencing';

@@ -10,7 +10,7 @@
  * Limitations: durations are measured on the injected clock's monotonic time, so with a
  * `ManualClock` they are whatever the test advanced.
  */
-import type { RetryClass } from '../kube/errors.ts';
+import type { RetryClass } from '../../kube/errors.ts';
 
 /** Events of one work queue (a `name` label is the implementer's business). */
 export interface QueueMetrics {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../legos/clock.ts';
-import type { RetryClass } from '../kube/errors.ts';
+import type { RetryClass } from '../../kube/errors.ts';
 import type { ReconcileMetrics, ReconcileOutcome } from './metrics.ts';
 import { ExponentialFailureRateLimiter } from './rate-limiter.ts';
 import { WorkQueue } from './work-queue.ts';

@@ -35,7 +35,7 @@
  * reconcile that listens to it. No per-reconcile timeout is imposed.
  */
 import type { Clock } from '../../legos/clock.ts';
-import type { RetryClass } from '../kube/errors.ts';
+import type { RetryClass } from '../../kube/errors.ts';
 import { noopReconcileMetrics, type ReconcileMetrics, type ReconcileOutcome } from './metrics.ts';
 import type { WorkQueue } from './work-queue.ts';
 
