@@ -1,9 +1,9 @@
 /**
- * FencedLeaseController: the I/O shell around the pure FencedLease deciders
- * (reconcilers/fencedlease*.ts).
+ * FencedLeaseController: the wiring of the pure FencedLease deciders
+ * (reconcilers/fencedlease*.ts) on the controller shell (runtime/shell.ts).
  *
- * Each reconcile: resolve where the lease lives (spec + `--etcd-endpoints`), make sure
- * the clean-up finalizer is on, read the credentials Secrets, take the etcd client for
+ * Each reconcile (the shell has made sure the clean-up finalizer is on): resolve where
+ * the lease lives (spec + `--etcd-endpoints`), read the credentials Secrets, take the etcd client for
  * that configuration, read the holder once and register a watch on the lease (so the
  * next holder change enqueues the object: status follows etcd by watching, not
  * polling), ask the decider, write the whole status once (fenced), record events, and
@@ -28,22 +28,23 @@
  * per reconcile, not watched. The `lease_fencing_token` gauge is a float: tokens above
  * 2^53 lose precision there (never in status).
  */
-import { Gauge, type Registry } from 'prom-client';
+import type { Gauge } from 'prom-client';
 import { parseFencedLeaseSpec, type FencedLeaseStatus } from '../crds/fencedlease.ts';
 import { ManyfoldResources } from '../crds/index.ts';
 import { LeaseAccessError, LeaseConfigError, LeaseError, LeaseUnavailableError, type LeaseClient, type LeaseClientOptions } from '../legos/lease/index.ts';
-import { planCleanup, type CleanupOutcome } from '../reconcilers/fencedlease-cleanup.ts';
+import { reconcileFencedLeaseCleanup, type CleanupOutcome } from '../reconcilers/fencedlease-cleanup.ts';
 import { resolveLeaseTarget, type LeaseTarget, type TargetResult } from '../reconcilers/fencedlease-target.ts';
-import { CleanupFinalizer, planFencedLease, revokeEvent, type EtcdView, type RevokeAction, type RevokeOutcome } from '../reconcilers/fencedlease.ts';
+import { CleanupFinalizer, reconcileFencedLease, revokeEvent, type EtcdView, type RevokeAction, type RevokeOutcome } from '../reconcilers/fencedlease.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
-import { killSwitchState } from '../reconcilers/kill-switch.ts';
-import { Resources, type ResourceType } from '../kube/resources.ts';
-import type { KubeObject } from '../kube/types.ts';
+import { RetryLaterError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
+import { domainGauge } from '../runtime/metrics.ts';
 import type { ReconcileResult } from '../runtime/queue/index.ts';
+import { commit, defineController, recordEvents, type FinalizerDecision, type ObjectContext } from '../runtime/shell.ts';
+import type { ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
 import { LeaseBackends } from './fencedlease-backends.ts';
 import { readBackendConfig } from './fencedlease-credentials.ts';
-import { OperatorConfigMap, killSwitchWatches, operatorConfigSelector } from './shared.ts';
 
 export const FencedLeaseType: ResourceType = ManyfoldResources.FencedLease;
 
@@ -69,14 +70,13 @@ export interface FencedLeaseControllerOptions {
   /** Builds etcd clients (tests). Default `createLeaseClient`. */
   readonly createClient?: ((options: LeaseClientOptions) => LeaseClient) | undefined;
   readonly log?: Logger | undefined;
-  /** Registers `lease_fencing_token`, `fencedlease_etcd_clients` and `fencedlease_watches` here. */
-  readonly registry?: Registry | undefined;
 }
 
 interface Deps {
   readonly options: FencedLeaseControllerOptions;
   readonly backends: LeaseBackends;
-  readonly token: Gauge<'namespace' | 'name'> | undefined;
+  /** `lease_fencing_token`, once the manager registered the controller's metrics. */
+  token: Gauge<'namespace' | 'name'> | undefined;
 }
 
 function targetOf(object: FencedLeaseObject, options: FencedLeaseControllerOptions): { target: TargetResult; spec: ReturnType<typeof parseFencedLeaseSpec> } {
@@ -153,99 +153,54 @@ async function cleanUp(ctx: ReconcileContext, deps: Deps, target: LeaseTarget): 
   }
 }
 
-async function finalize(ctx: ReconcileContext, deps: Deps, object: FencedLeaseObject, target: TargetResult): Promise<ReconcileResult | void> {
-  const uid = object.metadata.uid ?? '';
-  if (!(object.metadata.finalizers ?? []).includes(CleanupFinalizer) || deps.backends.wasFinalized(uid)) {
-    await deps.backends.forget(ctx.key);
-    forgetToken(deps, ctx);
-    return;
-  }
+/** One clean-up attempt of a FencedLease being deleted (the shell writes, removes the finalizer, records). */
+async function cleanUpLease(ctx: ObjectContext<FencedLeaseObject>, deps: Deps): Promise<FinalizerDecision> {
+  const { target } = targetOf(ctx.object, deps.options);
   const outcome: CleanupOutcome = target.ok ? await cleanUp(ctx, deps, target.value) : { kind: 'skipped', message: target.message };
-  const previous = deps.backends.writtenStatus(ctx.key, uid) ?? object.status;
-  const plan = planCleanup({
-    generation: object.metadata.generation ?? 0,
-    status: previous,
-    dir: target.ok ? target.value.dir : undefined,
-    outcome,
-    now: ctx.clock.now(),
-    graceMs: deps.options.cleanupGraceMs,
-  });
-  if (plan.status) {
-    await ctx.writer.applyStatus({ ...object, status: previous }, plan.status, { signal: ctx.signal });
-    deps.backends.rememberStatus(ctx.key, uid, plan.status);
-  }
-  if (plan.removeFinalizer) {
-    await ctx.writer.removeFinalizer(FencedLeaseType, object, CleanupFinalizer);
-    deps.backends.markFinalized(uid);
-    await deps.backends.forget(ctx.key);
-    forgetToken(deps, ctx);
-  }
-  for (const e of plan.events) ctx.recorder.event(object, e.type, e.reason, e.note);
-  ctx.log.info({ event: 'fencedlease_cleanup', outcome: outcome.kind, finalizerRemoved: plan.removeFinalizer }, 'clean-up attempted');
-  return plan.requeueAfterMs === undefined ? undefined : { requeueAfter: plan.requeueAfterMs };
+  const observation = { generation: ctx.object.metadata.generation ?? 0, status: ctx.status, dir: target.ok ? target.value.dir : undefined, outcome, graceMs: deps.options.cleanupGraceMs };
+  const decision = reconcileFencedLeaseCleanup(observation, ctx.clock.now());
+  ctx.log.info({ event: 'fencedlease_cleanup', outcome: outcome.kind, finalizerRemoved: decision.removeFinalizer }, 'clean-up attempted');
+  return decision;
 }
 
-function killSwitchOf(ctx: ReconcileContext, operatorNamespace: string, object: FencedLeaseObject) {
-  const namespace = object.metadata.namespace ?? '';
-  const ns = ctx.cache.get(Resources.Namespace, namespace);
-  const global = ctx.cache.get(Resources.ConfigMap, `${operatorNamespace}/${OperatorConfigMap}`, operatorConfigSelector(operatorNamespace));
-  return killSwitchState({
-    object: object.metadata.annotations,
-    namespace: ns ? { name: namespace, annotations: ns.metadata.annotations } : undefined,
-    global: global?.metadata.annotations,
-  });
+/** Releases what the controller holds for a FencedLease that is gone (or no longer guarded by its finalizer). */
+async function release(ctx: ReconcileContext, deps: Deps): Promise<void> {
+  await deps.backends.forget(ctx.key);
+  forgetToken(deps, ctx);
 }
 
-async function reconcileFencedLease(ctx: ReconcileContext, deps: Deps): Promise<ReconcileResult | void> {
-  const cached = ctx.cache.get<FencedLeaseObject>(FencedLeaseType, ctx.key);
-  if (!cached) {
-    await deps.backends.forget(ctx.key);
-    forgetToken(deps, ctx);
-    return;
-  }
-  const { spec, target } = targetOf(cached, deps.options);
-  if (cached.metadata.deletionTimestamp) return finalize(ctx, deps, cached, target);
-  const object = await ctx.writer.ensureFinalizer(FencedLeaseType, cached, CleanupFinalizer);
+async function reconcileLive(ctx: ObjectContext<FencedLeaseObject>, deps: Deps): Promise<ReconcileResult | undefined> {
+  const object = ctx.object;
+  const { spec, target } = targetOf(object, deps.options);
   const { etcd, client } = await look(ctx, deps, target);
-  // The cache may not show our last status write yet; within a term that write is the truth.
-  const uid = object.metadata.uid ?? '';
-  const previous = deps.backends.writtenStatus(ctx.key, uid) ?? object.status;
-  const plan = planFencedLease({
+  const observation = {
     generation: object.metadata.generation ?? 0,
     annotations: object.metadata.annotations,
     spec: spec.ok ? spec.value : undefined,
-    status: previous,
+    status: ctx.status, // the cache may not show our last status write yet; within a term that write is the truth
     etcd,
     pendingRevoke: deps.backends.pendingRevoke(ctx.key),
-    now: ctx.clock.now(),
     refreshMs: deps.options.refreshMs,
-    killSwitch: killSwitchOf(ctx, deps.options.operatorNamespace, object),
-  });
-  ctx.log.debug({ event: 'fencedlease_planned', reason: plan.reason }, 'planned');
+    killSwitch: ctx.killSwitch,
+  };
+  const decision = reconcileFencedLease(observation, ctx.clock.now());
+  ctx.log.debug({ event: 'fencedlease_planned', reason: decision.reason }, 'planned');
   // The status (with a newly recorded nonce) is written before the revoke: a nonce acts at most once.
-  await ctx.writer.applyStatus({ ...object, status: previous }, plan.status, { signal: ctx.signal });
-  deps.backends.rememberStatus(ctx.key, uid, plan.status);
-  deps.backends.setPendingRevoke(ctx.key, plan.pendingRevoke);
-  for (const e of plan.events) ctx.recorder.event(object, e.type, e.reason, e.note);
+  const result = await commit(ctx, decision);
+  deps.backends.setPendingRevoke(ctx.key, decision.pendingRevoke);
   if (etcd.state === 'observed') {
     if (etcd.holder) deps.token?.set({ namespace: ctx.namespace ?? '', name: ctx.name }, Number(etcd.holder.fencingToken));
     else forgetToken(deps, ctx);
   }
-  if (plan.revoke && client && target.ok) {
-    const outcome = await revoke(client, target.value, plan.revoke);
+  if (decision.revoke && client && target.ok) {
+    const outcome = await revoke(client, target.value, decision.revoke);
     if (outcome.kind !== 'failed') deps.backends.setPendingRevoke(ctx.key, undefined);
-    const e = revokeEvent(plan.revoke, outcome);
-    ctx.recorder.event(object, e.type, e.reason, e.note);
-    ctx.log.info({ event: 'lease_revoked', outcome: outcome.kind, cause: plan.revoke.cause, token: plan.revoke.fencingToken.toString(), holder: plan.revoke.holder }, e.note);
-    if (outcome.kind === 'failed') throw new Error(e.note);
+    const e = revokeEvent(decision.revoke, outcome);
+    recordEvents(ctx, [e]);
+    ctx.log.info({ event: 'lease_revoked', outcome: outcome.kind, cause: decision.revoke.cause, token: decision.revoke.fencingToken.toString(), holder: decision.revoke.holder }, e.note);
+    if (outcome.kind === 'failed') throw new RetryLaterError(e.note);
   }
-  return plan.requeueAfterMs === undefined ? undefined : { requeueAfter: plan.requeueAfterMs };
-}
-
-function gauge<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[], collect?: (g: Gauge<T>) => void): Gauge<T> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Gauge<T>;
-  return new Gauge<T>({ name, help, labelNames, registers: [registry], ...(collect ? { collect(this: Gauge<T>) { collect(this); } } : {}) });
+  return result;
 }
 
 /** The FencedLease controller's spec for the manager. */
@@ -257,22 +212,20 @@ export function fencedLeaseController(options: FencedLeaseControllerOptions): Co
     probeIntervalMs: options.probeIntervalMs,
     log: options.log,
   });
-  const registry = options.registry;
-  if (registry) {
-    gauge(registry, 'fencedlease_etcd_clients', 'etcd clients the FencedLease controller holds open', [], (g) => g.set(backends.stats().clients));
-    gauge(registry, 'fencedlease_watches', 'FencedLeases whose holder is watched in etcd', [], (g) => g.set(backends.stats().watches));
-  }
-  const deps: Deps = {
-    options,
-    backends,
-    token: registry ? gauge(registry, 'lease_fencing_token', 'Fencing token of the current holder of each FencedLease', ['namespace', 'name']) : undefined,
-  };
-  return {
+  const deps: Deps = { options, backends, token: undefined };
+  return defineController<FencedLeaseObject>({
     name: 'fencedlease',
     for: FencedLeaseType,
+    operatorNamespace: options.operatorNamespace,
     concurrency: options.concurrency ?? 8,
     sources: [backends.source],
-    watches: killSwitchWatches(FencedLeaseType, options.operatorNamespace),
-    reconcile: (ctx) => reconcileFencedLease(ctx, deps),
-  };
+    metrics: (registry) => {
+      domainGauge(registry, { name: 'fencedlease_etcd_clients', help: 'etcd clients the FencedLease controller holds open', collect: (g) => g.set(backends.stats().clients) });
+      domainGauge(registry, { name: 'fencedlease_watches', help: 'FencedLeases whose holder is watched in etcd', collect: (g) => g.set(backends.stats().watches) });
+      deps.token = domainGauge(registry, { name: 'lease_fencing_token', help: 'Fencing token of the current holder of each FencedLease', labelNames: ['namespace', 'name'] });
+    },
+    gone: (ctx) => release(ctx, deps),
+    finalizer: { name: CleanupFinalizer, cleanUp: (ctx) => cleanUpLease(ctx, deps), released: (ctx) => release(ctx, deps) },
+    reconcile: (ctx) => reconcileLive(ctx, deps),
+  });
 }

@@ -18,6 +18,6 @@ export interface ControllerOptions {
 
 export function registerControllers(manager: Manager, options: ControllerOptions): void {
   manager.addController(cellController({ operatorNamespace: options.operatorNamespace }));
-  manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log, registry: manager.metrics.registry }));
+  manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log }));
   manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace }));
 }

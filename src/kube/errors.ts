@@ -43,6 +43,33 @@ export interface StatusCause {
   readonly field?: string;
 }
 
+/** The admission policy that denied a request (from the `Status` the API server answered with). */
+export interface AdmissionDenial {
+  /** Name of the ValidatingAdmissionPolicy. */
+  readonly policy: string;
+  /** Name of its binding, when the server named one. */
+  readonly binding: string | undefined;
+  /** The policy's own message (its `message` or `messageExpression`). */
+  readonly message: string;
+}
+
+/**
+ * The API server's wording of a ValidatingAdmissionPolicy denial, which it puts in a
+ * `details.causes[]` entry (and in `message` after "is forbidden: "): `ValidatingAdmissionPolicy
+ * '<policy>' [with binding '<binding>'] denied request: <message>`.
+ */
+const PolicyDenial = /^ValidatingAdmissionPolicy '([^']+)'(?: with binding '([^']+)')? denied request: ([\s\S]*)$/;
+
+/** The policy denial among a Status's causes (or, failing that, in its message), if any. */
+export function admissionDenialOf(causes: readonly StatusCause[], message: string): AdmissionDenial | undefined {
+  const texts = [...causes.map((c) => c.message ?? ''), message.slice(Math.max(0, message.indexOf('ValidatingAdmissionPolicy ')))];
+  for (const text of texts) {
+    const match = PolicyDenial.exec(text);
+    if (match?.[1] !== undefined) return { policy: match[1], binding: match[2], message: match[3] ?? '' };
+  }
+  return undefined;
+}
+
 /** An error answered by the API server (or the transport in front of it). */
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
@@ -56,6 +83,8 @@ export class KubeApiError extends Error {
   readonly retryAfterSeconds: number | undefined;
   /** The request that failed, as `METHOD path`. */
   readonly request: string;
+  /** The admission policy that denied the request, when one did (see {@link admissionDenialOf}). */
+  readonly deniedBy: AdmissionDenial | undefined;
 
   constructor(options: {
     code: number;
@@ -72,11 +101,17 @@ export class KubeApiError extends Error {
     this.request = options.request;
     this.causes = options.causes ?? [];
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.deniedBy = options.code === 0 ? undefined : admissionDenialOf(this.causes, options.message);
   }
 
   /** How a reconciler that hit this error should be retried. */
   get retry(): RetryClass {
     return retryClassOf(this.code, this.reason);
+  }
+
+  /** The wait the server asked for, in ms (undefined when it asked for none). */
+  get retryAfterMs(): number | undefined {
+    return this.retryAfterSeconds === undefined || !(this.retryAfterSeconds >= 0) ? undefined : this.retryAfterSeconds * 1000;
   }
 }
 

@@ -59,7 +59,7 @@ describe('planCell', () => {
         const plan = planCell(obs, owner);
         if (obs.killSwitch.engaged) {
           expect(plan.apply).toEqual([]);
-          expect(plan.prune).toEqual([]);
+          expect(plan.delete).toEqual([]);
           return;
         }
         const spec = obs.spec.ok ? obs.spec.value : undefined;
@@ -70,8 +70,8 @@ describe('planCell', () => {
           expect((d.object.metadata['ownerReferences'] as { uid: string; controller: boolean }[])[0]).toMatchObject({ uid: 'uid-1', controller: true });
         }
         const wanted = new Set(plan.apply.map((d) => d.key));
-        expect(plan.prune.every((c) => !wanted.has(childKey(c.kind, c.name)))).toBe(true);
-        expect(obs.children.filter((c) => !wanted.has(childKey(c.kind, c.name)))).toEqual(plan.prune);
+        expect(plan.delete.every((c) => !wanted.has(childKey(c.kind, c.name)))).toBe(true);
+        expect(obs.children.filter((c) => !wanted.has(childKey(c.kind, c.name)))).toEqual(plan.delete);
       }),
     );
   });

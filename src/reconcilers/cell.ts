@@ -8,9 +8,9 @@
  *   reason `Cordoned`); its resources keep running and are still reconciled;
  * - `Draining`: every placement must move off (`AcceptingPlacements=False`, reason
  *   `Draining`); phase `Draining` while `status.placements > 0`, `Drained` at 0.
- * `status.placements` comes from {@link CellObservation.placements}, which the
- * placement hook (ShardMap's, when it exists) supplies; without one it is 0 and a
- * drain completes at once.
+ * `status.placements` comes from {@link CellObservation.placements}, which the shell
+ * sums from the declared placement providers (controllers/placements.ts, ShardMap's
+ * once it exists); without one it is 0 and a drain completes at once.
  *
  * Children are named `<cell>-<name>`, labelled `manyfold.dev/cell=<cell>`, owned by the
  * Cell (controller reference, so they are garbage-collected with it), and annotated
@@ -18,7 +18,13 @@
  * scoped to the cell (see `isolate`), so cells sharing a namespace never share pods.
  */
 import type { CellSpec, CellStatus, CellTemplateResource } from '../crds/cell.ts';
+import { API_VERSION } from '../crds/common.ts';
+import { rfc3339 } from '../legos/clock.ts';
 import { setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
+import { childKey, invalidSpecConditions, invalidSpecEvent, type ApplyOutcome, type Decision, type DesiredChild, type PlannedEvent, type SpecResult } from './decision.ts';
+import type { KillSwitchState } from './kill-switch.ts';
+
+export { childKey, type ApplyOutcome, type DesiredChild } from './decision.ts';
 
 export const CellLabel = 'manyfold.dev/cell';
 export const TemplateGenerationAnnotation = 'manyfold.dev/template-generation';
@@ -46,33 +52,39 @@ export interface CellObservation {
   readonly uid: string;
   readonly generation: number;
   /** The parsed spec, or the reason it is invalid (field named). */
-  readonly spec: { readonly ok: true; readonly value: CellSpec } | { readonly ok: false; readonly message: string };
+  readonly spec: SpecResult<CellSpec>;
   readonly status: CellStatus | undefined;
   readonly children: readonly ObservedChild[];
-  /** Placements assigned to this Cell by placement controllers (0 without any). */
+  /** Placements assigned to this Cell by placement providers (0 without any). */
   readonly placements: number;
   /** Kill switch engaged on the Cell, its namespace, or globally (with where). */
-  readonly killSwitch: { readonly engaged: boolean; readonly scope?: string };
+  readonly killSwitch: KillSwitchState;
+  /**
+   * How applying the decided children went, by child key (absent before the applies:
+   * every decided child is then taken as applied). Children not applied this round
+   * (under the kill switch) are absent.
+   */
+  readonly outcomes?: ReadonlyMap<string, ApplyOutcome> | undefined;
 }
 
-/** Outcome of applying one desired child (filled in by the shell after applying). */
-export type ApplyOutcome = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly invalid: boolean };
-
-export interface DesiredChild {
-  readonly key: string;
-  readonly object: Record<string, unknown> & { apiVersion: string; kind: string; metadata: Record<string, unknown> };
-}
-
+/** What to apply and what to delete (the first half of a {@link CellDecision}). */
 export interface CellPlan {
   /** Children to server-side apply (empty while the kill switch is engaged). */
   readonly apply: readonly DesiredChild[];
   /** Observed children no longer in the template, to delete. */
-  readonly prune: readonly ObservedChild[];
+  readonly delete: readonly ObservedChild[];
   /** Why (one line, for logs). */
   readonly reason: string;
 }
 
-export const childKey = (kind: string, name: string): string => `${kind}/${name}`;
+/** The Cell decision: children to apply, children to delete (pruned), status and events. */
+export interface CellDecision extends Decision<CellStatus, ObservedChild> {
+  readonly status: CellStatus;
+  readonly phase: NonNullable<CellStatus['phase']>;
+}
+
+/** The Cell's own apiVersion and kind, for the children's owner reference. */
+const CellOwner = { apiVersion: API_VERSION, kind: 'Cell' } as const;
 
 /** `<cell>-<name>`, the name a template resource gets in the cluster. */
 export function childName(cell: string, resource: string): string {
@@ -92,7 +104,7 @@ export function desiredChild(cell: CellObservation, resource: CellTemplateResour
   };
   const object = { ...resource, metadata } as DesiredChild['object'];
   isolate(object, resource.kind, cell.name);
-  return { key: childKey(resource.kind, name), object };
+  return { key: childKey(resource.kind, name), kind: resource.kind, name, object };
 }
 
 /**
@@ -124,12 +136,23 @@ function isolate(object: DesiredChild['object'], kind: string, cell: string): vo
 
 /** What to apply and prune. */
 export function planCell(cell: CellObservation, owner: { apiVersion: string; kind: string }): CellPlan {
-  if (!cell.spec.ok) return { apply: [], prune: [], reason: `invalid spec: ${cell.spec.message}` };
-  if (cell.killSwitch.engaged) return { apply: [], prune: [], reason: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template frozen` };
+  if (!cell.spec.ok) return { apply: [], delete: [], reason: `invalid spec: ${cell.spec.message}` };
+  if (cell.killSwitch.engaged) return { apply: [], delete: [], reason: `kill switch engaged (${cell.killSwitch.scope ?? 'cell'}): template frozen` };
   const apply = cell.spec.value.template.resources.map((r) => desiredChild(cell, r, owner));
   const wanted = new Set(apply.map((d) => d.key));
   const prune = cell.children.filter((c) => !wanted.has(childKey(c.kind, c.name)));
-  return { apply, prune, reason: `${apply.length} to apply, ${prune.length} to prune` };
+  return { apply, delete: prune, reason: `${apply.length} to apply, ${prune.length} to prune` };
+}
+
+/**
+ * Decides everything for one Cell at wall time `now` (ms): {@link planCell}, then
+ * {@link cellStatus} with the apply outcomes the observation carries.
+ */
+export function reconcileCell(cell: CellObservation, now: number): CellDecision {
+  const plan = planCell(cell, CellOwner);
+  const outcomes = cell.outcomes ?? new Map<string, ApplyOutcome>(plan.apply.map((d) => [d.key, { ok: true }]));
+  const { status, phase, events } = cellStatus(cell, plan, outcomes, rfc3339(now));
+  return { apply: plan.apply, delete: plan.delete, status, phase, events, requeueAfterMs: undefined, reason: plan.reason };
 }
 
 type Phase = NonNullable<CellStatus['phase']>;
@@ -143,19 +166,15 @@ export function cellStatus(
   plan: CellPlan,
   outcomes: ReadonlyMap<string, ApplyOutcome>,
   now: string,
-): { status: CellStatus; phase: Phase; events: { type: 'Normal' | 'Warning'; reason: string; note: string }[] } {
+): { status: CellStatus; phase: Phase; events: PlannedEvent[] } {
   const at = { now, generation: cell.generation };
   const previous = cell.status;
   if (!cell.spec.ok) {
-    const conditions = setConditions(previous?.conditions as Condition[] | undefined, [
-      { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: cell.spec.message },
-      { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'the spec must be fixed first' },
-      { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message: cell.spec.message },
-    ], at);
+    const conditions = setConditions(previous?.conditions as Condition[] | undefined, invalidSpecConditions(cell.spec.message, 'the spec must be fixed first'), at);
     return {
       phase: 'Degraded',
       status: { ...(previous ?? {}), observedGeneration: cell.generation, phase: 'Degraded', conditions },
-      events: [{ type: 'Warning', reason: 'InvalidSpec', note: cell.spec.message }],
+      events: [invalidSpecEvent(cell.spec.message)],
     };
   }
   const spec = cell.spec.value;
@@ -239,11 +258,11 @@ export function cellStatus(
     ...(allApplied ? { observedTemplateGeneration: cell.generation } : previous?.observedTemplateGeneration === undefined ? {} : { observedTemplateGeneration: previous.observedTemplateGeneration }),
     conditions,
   };
-  const events: { type: 'Normal' | 'Warning'; reason: string; note: string }[] = [];
+  const events: PlannedEvent[] = [];
   // Phase events mark outcomes, not the Pending start every Cell goes through.
   if (previous?.phase !== phase && phase !== 'Pending') events.push({ type: phase === 'Degraded' ? 'Warning' : 'Normal', reason: `Phase${phase}`, note: `phase ${previous?.phase ?? 'none'} -> ${phase}` });
   for (const message of invalid) events.push({ type: 'Warning', reason: 'InvalidTemplate', note: message });
-  for (const child of plan.prune) events.push({ type: 'Normal', reason: 'Pruned', note: `deleted ${child.kind} ${child.name}: no longer in the template` });
+  for (const child of plan.delete) events.push({ type: 'Normal', reason: 'Pruned', note: `deleted ${child.kind} ${child.name}: no longer in the template` });
   return { status, phase, events };
 }
 

@@ -1,14 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { withFencedLeaseDefaults, type FencedLeaseSpec, type FencedLeaseStatus } from '../crds/fencedlease.ts';
-import { DEFAULT_CLEANUP_GRACE_MS, planCleanup, type CleanupOutcome } from './fencedlease-cleanup.ts';
+import { DEFAULT_CLEANUP_GRACE_MS, reconcileFencedLeaseCleanup, type CleanupObservation, type CleanupOutcome } from './fencedlease-cleanup.ts';
 import { KUBERNETES_ETCD_PREFIX, resolveLeaseTarget } from './fencedlease-target.ts';
 
 const NOW = Date.UTC(2026, 4, 1, 12, 0, 0);
 const failed: CleanupOutcome = { kind: 'failed', reason: 'EtcdUnavailable', error: 'connect ECONNREFUSED' };
 const base = { generation: 2, dir: '/manyfold/leases/ns/l/' };
+const planCleanup = ({ now, ...observation }: CleanupObservation & { now: number }) => reconcileFencedLeaseCleanup(observation, now);
 
-describe('planCleanup', () => {
+describe('reconcileFencedLeaseCleanup', () => {
   it('removes the finalizer after a clean-up that worked, saying what it did', () => {
     const plan = planCleanup({ ...base, status: undefined, outcome: { kind: 'done', revoked: { identity: 'app-1', fencingToken: 5n }, deleted: 3 }, now: NOW });
     expect(plan.removeFinalizer).toBe(true);

@@ -19,7 +19,8 @@
 import type { FencedLeaseStatus } from '../crds/fencedlease.ts';
 import { rfc3339 } from '../legos/clock.ts';
 import { findCondition, setConditions, type Condition } from '../legos/conditions.ts';
-import { retryAfterMs, type PlannedEvent } from './fencedlease.ts';
+import type { Decision } from './decision.ts';
+import { retryAfterMs } from './fencedlease.ts';
 
 /** Default time a deletion waits for etcd before the finalizer is removed anyway, ms (10 minutes). */
 export const DEFAULT_CLEANUP_GRACE_MS = 600_000;
@@ -33,27 +34,29 @@ export type CleanupOutcome =
   /** The clean-up could not run; `reason` is a Ready reason (`EtcdUnavailable`, `EtcdAccessDenied`, `CredentialsUnavailable`). */
   | { readonly kind: 'failed'; readonly reason: string; readonly error: string };
 
-export interface CleanupPlan {
+/** The clean-up decision: `status` (undefined: leave it) is written while the finalizer stays. */
+export interface CleanupPlan extends Decision<FencedLeaseStatus> {
   readonly removeFinalizer: boolean;
-  /** Status to apply while the finalizer stays (undefined: leave it). */
-  readonly status: FencedLeaseStatus | undefined;
-  readonly events: readonly PlannedEvent[];
-  readonly requeueAfterMs: number | undefined;
 }
 
-/** Decides what to do after one clean-up attempt of a FencedLease being deleted. */
-export function planCleanup(input: {
+/** What the clean-up decider looks at (besides `now`). */
+export interface CleanupObservation {
   readonly generation: number;
   readonly status: FencedLeaseStatus | undefined;
   /** Where the keys live, for messages. */
   readonly dir: string | undefined;
   readonly outcome: CleanupOutcome;
-  /** Wall ms. */
-  readonly now: number;
-  /** Default {@link DEFAULT_CLEANUP_GRACE_MS}. */
+  /** @default {@link DEFAULT_CLEANUP_GRACE_MS} */
   readonly graceMs?: number | undefined;
-}): CleanupPlan {
-  const { outcome, now } = input;
+}
+
+/** Decides what to do after one clean-up attempt of a FencedLease being deleted, at wall time `now` (ms). */
+export function reconcileFencedLeaseCleanup(input: CleanupObservation, now: number): CleanupPlan {
+  const { outcome } = input;
+  return { apply: [], delete: [], reason: `clean-up ${outcome.kind}`, ...cleanupDecision(input, outcome, now) };
+}
+
+function cleanupDecision(input: CleanupObservation, outcome: CleanupOutcome, now: number): Omit<CleanupPlan, 'apply' | 'delete' | 'reason'> {
   const graceMs = input.graceMs ?? DEFAULT_CLEANUP_GRACE_MS;
   const where = input.dir ?? '(unknown key)';
   switch (outcome.kind) {

@@ -5,11 +5,11 @@ import {
   RevokeAnnotation,
   holderAllowed,
   leaseTimes,
-  planFencedLease,
+  reconcileFencedLease,
   retryAfterMs,
   revokeEvent,
   type EtcdView,
-  type FencedLeaseInput,
+  type FencedLeaseObservation,
   type FencedLeasePlan,
   type ObservedHolder,
   type PendingRevoke,
@@ -27,6 +27,8 @@ const holder = (identity: string, token: bigint, extra: Partial<ObservedHolder> 
   ...extra,
 });
 const observed = (h: ObservedHolder | undefined): EtcdView => ({ state: 'observed', holder: h });
+type FencedLeaseInput = FencedLeaseObservation & { readonly now: number };
+const planFencedLease = ({ now, ...observation }: FencedLeaseInput) => reconcileFencedLease(observation, now);
 const input = (over: Partial<FencedLeaseInput> = {}): FencedLeaseInput => ({
   generation: 1,
   annotations: undefined,
@@ -39,7 +41,7 @@ const input = (over: Partial<FencedLeaseInput> = {}): FencedLeaseInput => ({
 });
 const cond = (status: FencedLeaseStatus, type: string) => status.conditions?.find((c) => c.type === type);
 
-describe('planFencedLease: status and conditions', () => {
+describe('reconcileFencedLease: status and conditions', () => {
   it('mirrors a holder: identity, decimal token, times, Ready/Held/HolderAllowed True', () => {
     const plan = planFencedLease(input({ etcd: observed(holder('app-1', 9_007_199_254_740_993n)) }));
     expect(plan.status).toMatchObject({
@@ -113,7 +115,7 @@ describe('planFencedLease: status and conditions', () => {
   });
 });
 
-describe('planFencedLease: revokes', () => {
+describe('reconcileFencedLease: revokes', () => {
   it('revokes the holder once for a new nonce, recording the nonce and aiming at its token', () => {
     const h = holder('app-1', 11n);
     const plan = planFencedLease(input({ etcd: observed(h), annotations: { [RevokeAnnotation]: 'n1' } }));
@@ -268,7 +270,7 @@ function run(steps: readonly Step[], initial: { status?: FencedLeaseStatus } = {
   return { plans, inputs };
 }
 
-describe('planFencedLease: properties', () => {
+describe('reconcileFencedLease: properties', () => {
   it('a nonce revokes at most one holding each time it is recorded, always the one observed, and is the nonce in status', () => {
     fc.assert(
       fc.property(stepsArb, (steps) => {

@@ -47,7 +47,10 @@ import type { FencedLeaseSpec, FencedLeaseStatus } from '../crds/fencedlease.ts'
 import { rfc3339 } from '../legos/clock.ts';
 import { findCondition, setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
 import type { LeaseHolder } from '../legos/lease/types.ts';
+import type { Decision, PlannedEvent } from './decision.ts';
 import type { KillSwitchState } from './kill-switch.ts';
+
+export type { PlannedEvent } from './decision.ts';
 
 /** Annotation whose distinct values each revoke the current holder once. */
 export const RevokeAnnotation = 'manyfold.dev/revoke';
@@ -89,13 +92,8 @@ export interface RevokeAction {
   readonly nonce: string | undefined;
 }
 
-export interface PlannedEvent {
-  readonly type: 'Normal' | 'Warning';
-  readonly reason: string;
-  readonly note: string;
-}
-
-export interface FencedLeaseInput {
+/** Everything the decider looks at (besides `now`). */
+export interface FencedLeaseObservation {
   readonly generation: number;
   readonly annotations: Readonly<Record<string, string>> | undefined;
   /** The spec parsed at the boundary; unusable specs come in through `etcd.state === 'invalid'`. */
@@ -103,27 +101,20 @@ export interface FencedLeaseInput {
   readonly status: FencedLeaseStatus | undefined;
   readonly etcd: EtcdView;
   readonly pendingRevoke: PendingRevoke | undefined;
-  /** Wall ms. */
-  readonly now: number;
   /** Refresh interval of renew/expire times while held, ms; 0 disables. Default clamp(TTL, 30 s, 5 min). */
   readonly refreshMs?: number | undefined;
   /** Kill switch on the object, its namespace or globally; absent means not engaged. */
   readonly killSwitch?: KillSwitchState | undefined;
 }
 
-export interface FencedLeasePlan {
+/** The FencedLease decision: no children; the status, then the revoke to make after it is written. */
+export interface FencedLeasePlan extends Decision<FencedLeaseStatus> {
   /** The complete status to apply (the writer skips it when unchanged). */
   readonly status: FencedLeaseStatus;
   /** Revoke to make after the status is written. */
   readonly revoke: RevokeAction | undefined;
   /** The pending revoke to keep in memory from now on (undefined clears it). */
   readonly pendingRevoke: PendingRevoke | undefined;
-  /** Events to record after the status write. */
-  readonly events: readonly PlannedEvent[];
-  /** Look again after this many ms (undefined: only when something changes). */
-  readonly requeueAfterMs: number | undefined;
-  /** One line for logs. */
-  readonly reason: string;
 }
 
 /** Retry interval while something outside the operator is failing: half the outage so far, 1..30 s. */
@@ -195,9 +186,9 @@ function enforcingCondition(killSwitch: KillSwitchState | undefined, waits: read
 
 const describeHolder = (identity: string, token: bigint | string) => `${identity === '' ? '(unnamed)' : identity} (token ${token.toString()})`;
 
-/** The whole decision for one reconcile of a live (not deleting) FencedLease. */
-export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
-  const { etcd, now, spec } = input;
+/** The whole decision for one reconcile of a live (not deleting) FencedLease at wall time `now` (ms). */
+export function reconcileFencedLease(input: FencedLeaseObservation, now: number): FencedLeasePlan {
+  const { etcd, spec } = input;
   const previous = input.status;
   const at = { now: rfc3339(now), generation: input.generation };
   const events: PlannedEvent[] = [];
@@ -220,6 +211,8 @@ export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
     const { epoch: _epoch, ...kept } = previous ?? {};
     const status: FencedLeaseStatus = { ...kept, observedGeneration: input.generation, transitions: kept.transitions ?? 0, conditions };
     return {
+      apply: [],
+      delete: [],
       status,
       revoke: undefined,
       // Keep the aim of an unconfirmed revoke: it is retried once etcd is seen again.
@@ -320,7 +313,7 @@ export function planFencedLease(input: FencedLeaseInput): FencedLeasePlan {
   const reason = revoke
     ? `revoke ${describeHolder(revoke.holder, revoke.fencingToken)}: ${revoke.cause === 'annotation' ? `${RevokeAnnotation}=${revoke.nonce ?? ''}` : 'not in allowedHolders'}`
     : (holder ? `held by ${describeHolder(holder.identity, holder.fencingToken)}` : 'free') + (halted ? ` (kill switch: ${input.killSwitch?.scope ?? 'resource'})` : '');
-  return { status, revoke, pendingRevoke: pending, events, requeueAfterMs, reason };
+  return { apply: [], delete: [], status, revoke, pendingRevoke: pending, events, requeueAfterMs, reason };
 }
 
 /** What happened to a revoke the shell made. */

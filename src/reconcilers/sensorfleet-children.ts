@@ -20,6 +20,7 @@
  */
 import { API_VERSION } from '../crds/common.ts';
 import type { SensorFleetSpec } from '../crds/sensorfleet.ts';
+import { childKey, type DesiredChild as SharedDesiredChild } from './decision.ts';
 import {
   ConfigDir,
   ConfigHashAnnotation,
@@ -45,12 +46,11 @@ export const AgentResources = {
 /** Most agent pods down at once during a rollout. */
 export const MaxUnavailable = '10%';
 
+/** The kinds of a fleet's children. */
+export type FleetChildKind = 'ServiceAccount' | 'Role' | 'RoleBinding' | 'ConfigMap' | 'DaemonSet';
+
 /** A child object to server-side apply. */
-export interface DesiredChild {
-  readonly kind: 'ServiceAccount' | 'Role' | 'RoleBinding' | 'ConfigMap' | 'DaemonSet';
-  readonly name: string;
-  readonly object: Record<string, unknown> & { apiVersion: string; kind: string; metadata: Record<string, unknown> };
-}
+export type DesiredChild = SharedDesiredChild<FleetChildKind>;
 
 /** What the children are built from. */
 export interface ChildrenInput {
@@ -197,6 +197,7 @@ export function desiredDaemonSet(input: ChildrenInput): DesiredChild {
     ],
   };
   return {
+    key: childKey('DaemonSet', name),
     kind: 'DaemonSet',
     name,
     object: {
@@ -216,6 +217,7 @@ export function desiredDaemonSet(input: ChildrenInput): DesiredChild {
 /** The ConfigMap holding `config.json`. */
 export function desiredConfigMap(input: ChildrenInput): DesiredChild {
   return {
+    key: childKey('ConfigMap', agentName(input.name)),
     kind: 'ConfigMap',
     name: agentName(input.name),
     object: {
@@ -231,8 +233,9 @@ export function desiredConfigMap(input: ChildrenInput): DesiredChild {
 export function desiredRbac(input: ChildrenInput): DesiredChild[] {
   const name = agentName(input.name);
   return [
-    { kind: 'ServiceAccount', name, object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(input) } },
+    { key: childKey('ServiceAccount', name), kind: 'ServiceAccount', name, object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(input) } },
     {
+      key: childKey('Role', name),
       kind: 'Role',
       name,
       object: {
@@ -243,6 +246,7 @@ export function desiredRbac(input: ChildrenInput): DesiredChild[] {
       },
     },
     {
+      key: childKey('RoleBinding', name),
       kind: 'RoleBinding',
       name,
       object: {

@@ -171,7 +171,7 @@ describe('reconcileSensorFleet', () => {
         expect(s.staleNodes).toEqual([...(s.staleNodes ?? [])].sort());
         expect(s.staleNodes).toEqual(h?.stale.slice(0, MAX_STALE_NODES));
         expect(s.backlogRecords).toBe(h?.backlogRecords);
-        expect(plan.deleteHeartbeats).toEqual(h?.remove);
+        expect(plan.delete).toEqual(h?.remove);
         const ready_ = s.conditions?.find((c) => c.type === 'Ready');
         expect(ready_?.status === 'True').toBe(desired > 0 && ready === desired && (h?.reporting.length ?? 0) >= desired);
         const degraded = s.conditions?.find((c) => c.type === 'Degraded');
@@ -264,7 +264,7 @@ describe('reconcileSensorFleet', () => {
     const status: SensorFleetStatus = { desiredNodes: 3, readyNodes: 3 };
     const bad = reconcileSensorFleet(observation({ status, specInput: { ...baseSpec, spool: { path: '/etc' } } }), NOW);
     expect(bad.apply).toEqual([]);
-    expect(bad.deleteHeartbeats).toEqual([]);
+    expect(bad.delete).toEqual([]);
     expect(bad.status).toMatchObject({ desiredNodes: 3, readyNodes: 3, observedGeneration: 1 });
     expect(bad.status.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
     expect(bad.status.conditions?.find((c) => c.type === 'Ready')?.message).toContain('spec.spool.path');
@@ -279,7 +279,7 @@ describe('reconcileSensorFleet', () => {
       fc.property(worldArb, (w) => {
         const plan = reconcileSensorFleet(world(w, { killSwitch: { engaged: true, scope: 'global' } }), NOW);
         expect(plan.apply).toEqual([]);
-        expect(plan.deleteHeartbeats).toEqual([]);
+        expect(plan.delete).toEqual([]);
         expect(plan.status.reportingNodes).toBe(plan.health?.reporting.length);
         expect(plan.status.conditions?.find((c) => c.type === 'Progressing')?.reason).toBe('KillSwitchEngaged');
       }),

@@ -30,9 +30,10 @@
 import { MAX_STALE_NODES, type SensorFleetSpec, type SensorFleetStatus } from '../crds/sensorfleet.ts';
 import { rfc3339 } from '../legos/clock.ts';
 import { jsonEqual, setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
+import { invalidSpecConditions, invalidSpecEvent, type ApplyOutcome, type Decision, type PlannedEvent, type SpecResult } from './decision.ts';
 import type { KillSwitchState } from './kill-switch.ts';
 import { agentConfig, agentName, checkFleetMeaning, configHash, heartbeatIntervalSeconds, renderAgentConfig } from './sensorfleet-agent.ts';
-import { desiredChildren, isApplied, type DesiredChild } from './sensorfleet-children.ts';
+import { desiredChildren, isApplied, type DesiredChild, type FleetChildKind } from './sensorfleet-children.ts';
 import { fleetHealth, type FleetHealth, type HeartbeatLease, type ObservedNode } from './sensorfleet-health.ts';
 
 export type { HeartbeatLease, ObservedNode } from './sensorfleet-health.ts';
@@ -44,41 +45,33 @@ export interface FleetObservation {
   readonly uid: string;
   readonly generation: number;
   /** The parsed spec, or why it is invalid (field named). */
-  readonly spec: { readonly ok: true; readonly value: SensorFleetSpec } | { readonly ok: false; readonly message: string };
+  readonly spec: SpecResult<SensorFleetSpec>;
   readonly status: SensorFleetStatus | undefined;
   /** Image when `spec.image` is omitted. */
   readonly defaultImage: string;
   readonly killSwitch: KillSwitchState;
   /** Observed children by kind (as cached; status included), absent when not created. */
-  readonly children: Partial<Readonly<Record<DesiredChild['kind'], unknown>>>;
+  readonly children: Partial<Readonly<Record<FleetChildKind, unknown>>>;
   readonly nodes: readonly ObservedNode[];
   readonly heartbeats: readonly HeartbeatLease[];
   /** When this controller last wrote the fleet's status (wall ms), if it knows. */
   readonly lastStatusWriteMs?: number | undefined;
+  /** How applying the decided children went, by child key (absent before the applies). */
+  readonly outcomes?: ReadonlyMap<string, ApplyOutcome> | undefined;
 }
 
-export interface FleetEvent {
-  readonly type: 'Normal' | 'Warning';
-  readonly reason: string;
-  readonly note: string;
-}
+/** A heartbeat Lease to delete, with the node and why. */
+export type HeartbeatRemoval = FleetHealth['remove'][number];
 
-export interface FleetPlan {
+/** The SensorFleet decision; `delete` holds the heartbeat Leases of departed nodes. */
+export interface FleetPlan extends Decision<SensorFleetStatus, HeartbeatRemoval> {
   /** Children to server-side apply, in order (only those that differ from what is observed). */
   readonly apply: readonly DesiredChild[];
-  /** Heartbeat Leases to delete, with the node and why. */
-  readonly deleteHeartbeats: FleetHealth['remove'];
   readonly status: SensorFleetStatus;
-  /** Events to record once the writes succeeded. */
-  readonly events: readonly FleetEvent[];
-  /** Look again after this many ms (undefined: only on a change). */
-  readonly requeueAfterMs: number | undefined;
   /** Hash of the config document (undefined for an invalid spec). */
   readonly configHash: string | undefined;
   /** Node classification (undefined for an invalid spec), for logs and tests. */
   readonly health: FleetHealth | undefined;
-  /** One line for the log. */
-  readonly reason: string;
 }
 
 /** Facts read from the DaemonSet's status. */
@@ -118,17 +111,17 @@ const MIN_REQUEUE_MS = 250;
 
 function invalidPlan(fleet: FleetObservation, message: string, at: { now: string; generation: number }): FleetPlan {
   const previous = fleet.status;
-  const conditions = setConditions(previous?.conditions as Condition[] | undefined, [
-    { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
-    { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'nothing is applied until the spec is fixed; running agents keep their last config' },
-    { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message },
-  ], at);
+  const conditions = setConditions(
+    previous?.conditions as Condition[] | undefined,
+    invalidSpecConditions(message, 'nothing is applied until the spec is fixed; running agents keep their last config'),
+    at,
+  );
   const wasInvalid = previous?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'InvalidSpec' && c.message === message) ?? false;
   return {
     apply: [],
-    deleteHeartbeats: [],
+    delete: [],
     status: { ...(previous ?? {}), observedGeneration: fleet.generation, conditions },
-    events: wasInvalid ? [] : [{ type: 'Warning', reason: 'InvalidSpec', note: message }],
+    events: wasInvalid ? [] : [invalidSpecEvent(message)],
     requeueAfterMs: undefined,
     configHash: undefined,
     health: undefined,
@@ -194,10 +187,10 @@ function conditionsFor(fleet: FleetObservation, spec: SensorFleetSpec, health: F
   return [readyCondition, degraded, progressing];
 }
 
-function transitionEvents(previous: readonly Condition[] | undefined, next: readonly Condition[]): FleetEvent[] {
+function transitionEvents(previous: readonly Condition[] | undefined, next: readonly Condition[]): PlannedEvent[] {
   const before = (type: string) => previous?.find((c) => c.type === type);
   const after = (type: string) => next.find((c) => c.type === type);
-  const events: FleetEvent[] = [];
+  const events: PlannedEvent[] = [];
   const ready = after('Ready');
   if (ready?.status === 'True' && before('Ready')?.status !== 'True') events.push({ type: 'Normal', reason: 'FleetReady', note: ready.message });
   const degraded = after('Degraded');
@@ -270,9 +263,9 @@ export function reconcileSensorFleet(fleet: FleetObservation, now: number): Flee
 
   const wakeups = [health.nextChangeMs, deferredUntil].filter((t): t is number => t !== undefined).map((t) => t - now);
   const requeueAfterMs = Math.max(MIN_REQUEUE_MS, Math.min(spec.staleAfterSeconds * 1000, ...wakeups));
-  return {
+  const decision: FleetPlan = {
     apply,
-    deleteHeartbeats: removable,
+    delete: removable,
     status,
     events,
     requeueAfterMs,
@@ -283,6 +276,13 @@ export function reconcileSensorFleet(fleet: FleetObservation, now: number): Flee
       `${health.reporting.length} reporting, ${health.stale.length} stale, ${health.erroring.length} erroring, ${health.silent.length} silent of ${health.selected.length} selected` +
       (frozen ? ` (kill switch: ${fleet.killSwitch.scope ?? 'resource'})` : ''),
   };
+  const outcomes = fleet.outcomes;
+  if (outcomes === undefined) return decision;
+  const failures = apply.flatMap((c) => {
+    const outcome = outcomes.get(c.key);
+    return outcome && !outcome.ok ? [{ kind: c.kind, message: outcome.message, invalid: outcome.invalid }] : [];
+  });
+  return withApplyFailures(decision, failures, { now, generation: fleet.generation });
 }
 
 /**
@@ -297,6 +297,6 @@ export function withApplyFailures(plan: FleetPlan, failures: readonly { readonly
   const inputs: ConditionInput[] = [{ type: 'Ready', status: 'False', reason: invalid ? 'InvalidChild' : 'ApplyFailed', message }];
   if (invalid) inputs.push({ type: 'Degraded', status: 'True', reason: 'InvalidChild', message });
   const conditions = setConditions(plan.status.conditions as Condition[] | undefined, inputs, { now: rfc3339(at.now), generation: at.generation });
-  const events = invalid ? [...plan.events, { type: 'Warning' as const, reason: 'InvalidChild', note: message }] : plan.events;
+  const events: readonly PlannedEvent[] = invalid ? [...plan.events, { type: 'Warning', reason: 'InvalidChild', note: message }] : plan.events;
   return { ...plan, status: { ...plan.status, conditions }, events };
 }

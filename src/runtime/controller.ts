@@ -15,11 +15,12 @@
  * informers run on every replica so a new leader starts with a warm cache.
  */
 import { randomUUID } from 'node:crypto';
+import type { Registry } from 'prom-client';
 import type { Clock } from '../legos/clock.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer/informer.ts';
 import { keyOf, splitKey } from './informer/store.ts';
-import { classifyError } from './errors.ts';
+import { classifyError, retryAfterOf } from './errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { ResourceType } from '../kube/resources.ts';
@@ -93,8 +94,10 @@ export interface ControllerSpec {
   readonly reconcile: Reconcile;
   /** Concurrent reconciles (default 4). */
   readonly concurrency?: number;
-  /** Requeue every primary object this often (default 600,000 ms; 0 disables). */
+  /** Requeue every primary object this often, ms (0 disables). @default 600000 */
   readonly resyncPeriodMs?: number;
+  /** Registers the controller's domain metrics on the manager's registry (runs once, when added). */
+  readonly metrics?: (registry: Registry) => void;
 }
 
 /** What the manager provides a controller for one leadership term. */
@@ -138,6 +141,7 @@ export class Controller {
     this.spec = spec;
     this.deps = deps;
     this.log = deps.log.child({ controller: spec.name });
+    spec.metrics?.(deps.metrics.registry);
     this.wire();
   }
 
@@ -202,6 +206,7 @@ export class Controller {
       concurrency,
       drainTimeoutMs: this.deps.drainTimeoutMs,
       classify: classifyError,
+      retryAfterMs: retryAfterOf,
       reconcile: (key, signal) => this.reconcileOne(key, term, signal),
       metrics: {
         reconciled: (outcome, seconds) => {

@@ -41,3 +41,30 @@ export class OperatorMetrics {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 }
+
+/**
+ * The gauge `name` on `registry`, created on first use (a controller added to two
+ * managers, or twice in tests, shares it). `collect` runs at every scrape.
+ */
+export function domainGauge<T extends string>(
+  registry: Registry,
+  options: { readonly name: string; readonly help: string; readonly labelNames?: readonly T[]; readonly collect?: (gauge: Gauge<T>) => void },
+): Gauge<T> {
+  const existing = registry.getSingleMetric(options.name);
+  if (existing) return existing as Gauge<T>;
+  const collect = options.collect;
+  return new Gauge<T>({
+    name: options.name,
+    help: options.help,
+    labelNames: options.labelNames ?? [],
+    registers: [registry],
+    ...(collect ? { collect(this: Gauge<T>) { collect(this); } } : {}),
+  });
+}
+
+/** The counter `name` on `registry`, created on first use (see {@link domainGauge}). */
+export function domainCounter<T extends string>(registry: Registry, options: { readonly name: string; readonly help: string; readonly labelNames?: readonly T[] }): Counter<T> {
+  const existing = registry.getSingleMetric(options.name);
+  if (existing) return existing as Counter<T>;
+  return new Counter<T>({ name: options.name, help: options.help, labelNames: options.labelNames ?? [], registers: [registry] });
+}

@@ -27,6 +27,8 @@ import type { KubeObject } from '../../kube/types.ts';
 export const EpochAnnotation = 'manyfold.dev/epoch';
 export const FencingConfigMap = 'manyfold-fencing';
 export const FencingPolicyName = 'manyfold-fencing';
+/** Every admission policy that fences the operator's writes (deploy/manifests/fencing-policy.yaml). */
+export const FencingPolicies: ReadonlySet<string> = new Set([FencingPolicyName, 'manyfold-fencing-heartbeats']);
 
 /** A write rejected because a newer leader exists. The runtime steps down on it. */
 export class FencedError extends Error {
@@ -38,9 +40,9 @@ export class FencedError extends Error {
   }
 }
 
-/** True when the API server refused a write because of the fencing policy. */
+/** True when the API server refused a write because a fencing policy denied it (read from the structured Status). */
 export function isFencingRejection(error: unknown): boolean {
-  return error instanceof KubeApiError && error.code === 403 && error.message.includes(FencingPolicyName);
+  return error instanceof KubeApiError && error.deniedBy !== undefined && FencingPolicies.has(error.deniedBy.policy);
 }
 
 /** Reads the published epoch (0 when the ConfigMap or its `epoch` key is missing). */

@@ -149,10 +149,13 @@ export class WorkQueue<K extends string = string> {
     if (this.#delayed.schedule(key, readyAt, this.#seq++)) this.#arm();
   }
 
-  /** Adds `key` after the rate limiter's delay for it (which records one more retry). */
-  addRateLimited(key: K): void {
+  /**
+   * Adds `key` after the rate limiter's delay for it (which records one more retry), or
+   * after `atLeastMs` when that is longer (a server's `Retry-After`).
+   */
+  addRateLimited(key: K, atLeastMs = 0): void {
     if (this.#shuttingDown) return;
-    this.addAfter(key, this.#limiter.when(key));
+    this.addAfter(key, Math.max(atLeastMs, this.#limiter.when(key)));
   }
 
   /** Resets the rate limiter's backoff for `key`; does not remove it from the queue. */

@@ -15,7 +15,9 @@
  *     do not, but after `maxImmediateRetries` consecutive immediate retries of a key the
  *     failure is treated as `'backoff'` until the key next succeeds, so a reconciler that
  *     always conflicts cannot spin;
- *   - `'backoff'`: `addRateLimited` → `error` (controller-runtime's default);
+ *   - `'backoff'`: `addRateLimited` → `error` (controller-runtime's default), no sooner
+ *     than the injected `retryAfterMs(error)` when it gives a time (a server's
+ *     `Retry-After`);
  *   - `'terminal'`: `forget`, not retried, reported to `onTerminal` → `error` (as
  *     controller-runtime's `TerminalError`). The key comes back only when something
  *     adds it again (a watch event or a resync).
@@ -56,6 +58,8 @@ export interface WorkerPoolOptions<K extends string> {
   readonly reconcile: ReconcileFn<K>;
   /** How a thrown error is retried (see the module header); usually `KubeApiError.retry`. */
   readonly classify: (error: unknown) => RetryClass;
+  /** The shortest wait before a `'backoff'` retry of a thrown error, in ms (a server's `Retry-After`); default none. */
+  readonly retryAfterMs?: ((error: unknown) => number | undefined) | undefined;
   /** Monotonic time for durations and the drain timeout. */
   readonly clock: Clock;
   /** Reconciles running at once; integer in [1, 1024]; default 1. */
@@ -236,7 +240,13 @@ export class WorkerPool<K extends string = string> {
     }
     this.#metrics.errored(retry);
     if (retry === 'backoff') {
-      queue.addRateLimited(key);
+      let atLeastMs: number | undefined;
+      try {
+        atLeastMs = this.#options.retryAfterMs?.(error);
+      } catch {
+        atLeastMs = undefined;
+      }
+      queue.addRateLimited(key, atLeastMs ?? 0);
     } else {
       queue.forget(key);
       quietly(() => this.#options.onTerminal?.(key, error));
