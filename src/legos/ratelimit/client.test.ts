@@ -15,6 +15,7 @@ function doc(version: number, grant: [number, number], shareMode: 'Even' | 'Dema
     version,
     expiresAtMs: T0 + 60_000,
     refreshIntervalMs: 1000,
+    leaseMs: 15_000,
     limits: [{ name: 'calls', key: 'customer', scope: 'Global', shareMode, requestsPerSecond: 100, burst: 10, fallbackRequestsPerSecond: 0 }],
     replicas: { 'pod-a': { calls: grant } },
   };

@@ -71,6 +71,8 @@ export const SharesDocumentSchema = z.object({
   expiresAtMs: z.number(),
   /** Clients write their report Lease at most once per this many ms. */
   refreshIntervalMs: z.int().min(1),
+  /** How long each publication is valid (the operator re-publishes every third of it). */
+  leaseMs: z.int().min(1),
   /** True while a kill switch freezes the shares (for display; clients enforce them as usual). */
   frozen: z.boolean().optional(),
   limits: z.array(LimitEntrySchema),

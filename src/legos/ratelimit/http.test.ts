@@ -14,6 +14,7 @@ describe('rateLimited', () => {
       version: 1,
       expiresAtMs: Date.UTC(2026, 0, 1) + 60_000,
       refreshIntervalMs: 1000,
+      leaseMs: 15_000,
       limits: [{ name: 'calls', key: 'x-customer', scope: 'Global', shareMode: 'Even', requestsPerSecond: 1, burst: 2, fallbackRequestsPerSecond: 0 }],
       replicas: { 'pod-a': { calls: [0.5, 2] } },
     });

@@ -12,6 +12,7 @@ function doc(overrides: Partial<SharesDocument> & { grant?: [number, number] | u
     version: 1,
     expiresAtMs: T0 + 15_000,
     refreshIntervalMs: 1000,
+    leaseMs: 15_000,
     limits: [
       { name: 'calls', key: 'customer', scope: 'Global', shareMode: 'Even', requestsPerSecond: 100, burst: 50, fallbackRequestsPerSecond: fallback },
       { name: 'local', key: 'path', scope: 'PerReplica', shareMode: 'Even', requestsPerSecond: 7, burst: 3, fallbackRequestsPerSecond: 0 },
