@@ -5,6 +5,7 @@
 import type { Logger } from '../runtime/log.ts';
 import { cellController } from './cell.ts';
 import { fencedLeaseController } from './fencedlease.ts';
+import { ratePolicyController } from './ratepolicy.ts';
 import { sensorFleetController } from './sensorfleet.ts';
 import type { Manager } from '../runtime/manager.ts';
 
@@ -20,4 +21,5 @@ export function registerControllers(manager: Manager, options: ControllerOptions
   manager.addController(cellController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log }));
   manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace }));
+  manager.addController(ratePolicyController({ operatorNamespace: options.operatorNamespace }));
 }
