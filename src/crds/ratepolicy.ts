@@ -67,13 +67,13 @@ const LimitSchema = withRules(
     })
     .describe('One limit.'),
   {
-    rule: "self.scope == 'Global' || self.shareMode == 'Even'",
+    rule: "!(has(self.shareMode) && self.shareMode == 'Demand' && has(self.scope) && self.scope == 'PerReplica')",
     message: 'shareMode Demand applies to Global limits only',
     fieldPath: '.shareMode',
     holds: (l) => l.scope === 'Global' || l.shareMode === 'Even',
   },
   {
-    rule: "!has(self.floorPercent) || self.shareMode == 'Demand'",
+    rule: "!has(self.floorPercent) || (has(self.shareMode) && self.shareMode == 'Demand')",
     message: 'floorPercent applies to shareMode Demand only',
     fieldPath: '.floorPercent',
     holds: (l) => l.floorPercent === undefined || l.shareMode === 'Demand',

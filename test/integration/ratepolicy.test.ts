@@ -57,6 +57,9 @@ class Clients {
       }
     });
     this.running.set(pod, child);
+    child.once('exit', () => {
+      if (this.running.get(pod) === child) this.running.delete(pod);
+    });
     return child;
   }
 
@@ -75,6 +78,7 @@ class Clients {
     const child = this.running.get(pod);
     if (!child) return;
     this.running.delete(pod);
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;

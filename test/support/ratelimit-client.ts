@@ -14,6 +14,7 @@ if (!kubeconfig || !namespace || !policy || !limit || !podName) {
   process.stderr.write('usage: ratelimit-client.ts <kubeconfig> <namespace> <policy> <limit> <podName>\n');
   process.exit(2);
 }
+process.stdout.on('error', () => process.exit(0)); // the parent went away
 const log = pino({ level: 'debug', base: { pod: podName }, timestamp: () => `,"at":${Date.now()}` }, process.stdout);
 try {
   const limiter = await createRateLimiter({ kubeconfig, namespace, policy, limit, podName, log });
