@@ -63,13 +63,13 @@ export interface AgentOptions {
   readonly metricsBindAddress?: string | undefined;
   /** Appends the sequence range of every accepted batch here (tests, debugging). */
   readonly ackLogPath?: string | undefined;
-  /** Default 2000 ms (the contract's). */
+  /** How often the config file is checked for changes, ms (the contract's). @default 2000 */
   readonly configPollMs?: number | undefined;
-  /** Default 5000 ms. */
+  /** How long shutdown waits for the forwarder and sensors, ms. @default 5000 */
   readonly shutdownTimeoutMs?: number | undefined;
   /** The forwarder's delays between failed sends. Default 1 s doubling to 30 s, equal jitter. */
   readonly forwarderBackoff?: BackoffPolicyOptions | undefined;
-  /** Default 100 ms. */
+  /** Wait after new records arrive on an idle forwarder, ms. @default 100 */
   readonly lingerMs?: number | undefined;
   /** The spool's fsync policy. Default the spool's (`interval`, 200 ms). */
   readonly fsync?: FsyncPolicy | undefined;

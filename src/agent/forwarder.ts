@@ -35,7 +35,7 @@ export interface ForwarderOptions {
   /** Delays between failed sends of a batch (the forwarder's outage backoff). */
   readonly backoff: BackoffPolicy;
   readonly limits: BatchLimits;
-  /** Wait after new records arrive on an idle forwarder, ms. Default 100. */
+  /** Wait after new records arrive on an idle forwarder, ms. @default 100 */
   readonly lingerMs?: number | undefined;
   readonly fleet: FleetIdentity;
   readonly node: string;

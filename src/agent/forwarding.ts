@@ -27,6 +27,7 @@ export interface ForwardingOptions {
   readonly userAgent: string;
   /** Delays between failed sends. Default 1 s doubling to 30 s, equal jitter. */
   readonly backoff?: BackoffPolicyOptions | undefined;
+  /** Wait after new records arrive on an idle forwarder, ms. @default 100 */
   readonly lingerMs?: number | undefined;
   /** Default: the sink the config declares. */
   readonly sinkFactory?: ((definition: SinkDefinition) => Sink & Partial<AsyncDisposable>) | undefined;

@@ -78,7 +78,7 @@ export interface SampleWriterOptions {
   readonly capacity?: number | undefined;
   /** Samples per append at most. Default 1024. */
   readonly maxBatch?: number | undefined;
-  /** Pause after a failed write before retrying, ms. Default 1000. */
+  /** Pause after a failed write before retrying, ms. @default 1000 */
   readonly retryDelayMs?: number | undefined;
   readonly ackLog?: AckLog | undefined;
   /** Called after each accepted batch with the newest ingest time (wall ms). Must not throw. */

@@ -27,7 +27,7 @@ import { BoundedMap } from '../legos/bounded-map.ts';
 import { CellLabel, TemplateGenerationAnnotation, childKey, childReadiness, reconcileCell, type CellObservation, type ObservedChild } from '../reconcilers/cell.ts';
 import type { ControllerSpec } from '../runtime/controller.ts';
 import { EpochAnnotation } from '../runtime/leader/fence.ts';
-import { applyChildren, commit, defineController, deleteObjects, labelWatch, type ObjectContext } from '../runtime/shell.ts';
+import { applyChildren, commit, defineController, deleteObjects, labelWatch, observeObject, type ObjectContext } from '../runtime/shell.ts';
 import { Resources, type ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { placementWatches, placementsOf, type PlacementProvider } from './placements.ts';
@@ -48,7 +48,7 @@ export const CellChildTypes: readonly ResourceType[] = [
 const childTypeByKind = new Map(CellChildTypes.map((t) => [t.kind, t]));
 const stampedOnly = { labelSelector: CellLabel };
 /** Cells whose forced-apply time is remembered (oldest forgotten first). */
-const MaxTrackedCells = 100_000;
+const MAX_TRACKED_CELLS = 100_000;
 
 type EndpointSlice = KubeObject & { endpoints?: { conditions?: { ready?: boolean } }[] };
 
@@ -103,17 +103,10 @@ function observeCell(ctx: ObjectContext<CellObject>, providers: readonly Placeme
       objects.set(childKey(type.kind, object.metadata.name ?? ''), object);
     }
   }
-  const parsed = parseCellSpec(cell.spec ?? {});
   const observation: CellObservation = {
-    name,
-    namespace,
-    uid: cell.metadata.uid ?? '',
-    generation: cell.metadata.generation ?? 0,
-    spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
-    status: ctx.status,
+    ...observeObject(ctx, parseCellSpec),
     children,
     placements: placementsOf(ctx.cache, providers, { namespace, name }),
-    killSwitch: ctx.killSwitch,
   };
   return { observation, objects, slices };
 }
@@ -130,12 +123,12 @@ function needsApply(cached: KubeObject | undefined, generation: number, epoch: n
 }
 
 /** Interval of the forced re-apply of unchanged children (drift correction), ms. */
-const ForceApplyEveryMs = 10 * 60_000;
+const FORCE_APPLY_EVERY_MS = 10 * 60_000;
 
 /** The Cell controller's spec for the manager. */
 export function cellController(options: CellControllerOptions): ControllerSpec {
   // When each Cell's children were last applied unconditionally (monotonic ms), by uid.
-  const forcedAt = new BoundedMap<string, number>({ max: MaxTrackedCells });
+  const forcedAt = new BoundedMap<string, number>({ max: MAX_TRACKED_CELLS });
   const providers = options.placementProviders ?? [];
   return defineController<CellObject>({
     name: 'cell',
@@ -144,6 +137,7 @@ export function cellController(options: CellControllerOptions): ControllerSpec {
     owns: CellChildTypes,
     ownsSelector: stampedOnly,
     concurrency: options.concurrency ?? 8,
+    memories: { cell_forced_apply: forcedAt },
     watches: [labelWatch(Resources.EndpointSlice, CellLabel), ...placementWatches(providers)],
     reconcile: async (ctx) => {
       const { observation, objects, slices } = observeCell(ctx, providers);
@@ -151,7 +145,7 @@ export function cellController(options: CellControllerOptions): ControllerSpec {
       ctx.log.debug({ event: 'cell_planned', reason: decision.reason }, 'planned');
       const uid = observation.uid;
       const lastForced = forcedAt.get(uid);
-      const forceDue = lastForced === undefined || ctx.clock.monotonic() - lastForced >= ForceApplyEveryMs;
+      const forceDue = lastForced === undefined || ctx.clock.monotonic() - lastForced >= FORCE_APPLY_EVERY_MS;
       const applied = await applyChildren(ctx, decision.apply, { skip: (child) => !needsApply(objects.get(child.key), observation.generation, ctx.epoch, forceDue) });
       if (forceDue && applied.transient === undefined) forcedAt.set(uid, ctx.clock.monotonic());
       for (const child of decision.delete) {

@@ -233,31 +233,6 @@ describe('LeaseBackends', () => {
     await running;
   });
 
-  it('remembers the last status written per object uid, until the object is forgotten', async () => {
-    const { backends, term, running } = setup();
-    backends.rememberStatus('ns/untracked', 'u0', { transitions: 1 });
-    expect(backends.writtenStatus('ns/untracked', 'u0')).toBeUndefined();
-    backends.client('ns/1', A);
-    backends.rememberStatus('ns/1', 'u1', { transitions: 3, lastRevokeNonce: 'n1' });
-    expect(backends.writtenStatus('ns/1', 'u1')).toEqual({ transitions: 3, lastRevokeNonce: 'n1' });
-    // A new object under the same name is not the one we wrote for.
-    expect(backends.writtenStatus('ns/1', 'u2')).toBeUndefined();
-    await backends.forget('ns/1');
-    expect(backends.writtenStatus('ns/1', 'u1')).toBeUndefined();
-    term.abort();
-    await running;
-  });
-
-  it('remembers finalized uids, boundedly, for the length of a term', async () => {
-    const { backends, term, running } = setup();
-    for (let i = 0; i < 1100; i++) backends.markFinalized(`uid-${i}`);
-    expect(backends.wasFinalized('uid-0')).toBe(false);
-    expect(backends.wasFinalized('uid-1099')).toBe(true);
-    term.abort();
-    await running;
-    expect(backends.wasFinalized('uid-1099')).toBe(false);
-  });
-
   it('never holds more clients than configurations in use, nor closes one still in use (random sequences)', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -11,7 +11,7 @@
  *
  * etcd unreachable: `Ready=False` reason `EtcdUnavailable`, noticed within the registry's
  * health probe interval (5 s; see fencedlease-backends.ts) and retried every 1..30 s by
- * `requeueAfter` (the decider's schedule) rather than by throwing: the runtime's
+ * `requeueAfterMs` (the decider's schedule) rather than by throwing: the runtime's
  * per-key backoff grows towards 16 minutes, too slow for a status that mirrors a lease.
  * A revoke that fails is thrown after the event, so the runtime backs it off.
  *
@@ -55,19 +55,19 @@ export interface FencedLeaseControllerOptions {
   readonly defaultEndpoints: readonly string[];
   /** Namespace the operator runs in: its config there carries the global kill switch. */
   readonly operatorNamespace: string;
-  /** Concurrent reconciles. Default 8. */
+  /** Concurrent reconciles. @default 8 */
   readonly concurrency?: number | undefined;
-  /** How long a deletion retries an unreachable etcd before removing the finalizer anyway, ms. Default 600000. */
+  /** How long a deletion retries an unreachable etcd before removing the finalizer anyway, ms. @default 600000 */
   readonly cleanupGraceMs?: number | undefined;
-  /** Refresh of renew/expire times while held, ms (0 disables). Default clamp(TTL, 30 s, 5 min). */
+  /** Refresh of renew/expire times while held, ms (0 disables). @default clamp(TTL, 30 s, 5 min) */
   readonly refreshMs?: number | undefined;
-  /** Most FencedLeases observed at once. Default 10000. */
+  /** Most FencedLeases observed at once. @default 10000 */
   readonly maxLeases?: number | undefined;
-  /** Health probe interval of each etcd client, ms (0 disables). Default 5000. */
+  /** Health probe interval of each etcd client, ms (0 disables). @default 5000 */
   readonly probeIntervalMs?: number | undefined;
   /** Options merged into every etcd client (e.g. `requestTimeoutMs`, default 5000). */
   readonly clientDefaults?: Partial<LeaseClientOptions> | undefined;
-  /** Builds etcd clients (tests). Default `createLeaseClient`. */
+  /** Builds etcd clients (tests). @default createLeaseClient */
   readonly createClient?: ((options: LeaseClientOptions) => LeaseClient) | undefined;
   readonly log?: Logger | undefined;
 }
@@ -219,7 +219,7 @@ export function fencedLeaseController(options: FencedLeaseControllerOptions): Co
     operatorNamespace: options.operatorNamespace,
     concurrency: options.concurrency ?? 8,
     sources: [backends.source],
-    metrics: (registry) => {
+    metrics: ({ registry }) => {
       domainGauge(registry, { name: 'fencedlease_etcd_clients', help: 'etcd clients the FencedLease controller holds open', collect: (g) => g.set(backends.stats().clients) });
       domainGauge(registry, { name: 'fencedlease_watches', help: 'FencedLeases whose holder is watched in etcd', collect: (g) => g.set(backends.stats().watches) });
       deps.token = domainGauge(registry, { name: 'lease_fencing_token', help: 'Fencing token of the current holder of each FencedLease', labelNames: ['namespace', 'name'] });

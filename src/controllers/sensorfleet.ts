@@ -30,7 +30,7 @@ import { DefaultAgentImage, type FleetChildKind } from '../reconcilers/sensorfle
 import { matchesSelector } from '../reconcilers/sensorfleet-health.ts';
 import type { ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
 import { keyOfObject } from '../runtime/kill-switch.ts';
-import { applyChildren, commit, defineController, deleteObjects, labelWatch, type ObjectContext } from '../runtime/shell.ts';
+import { applyChildren, commit, defineController, deleteObjects, labelWatch, observeObject, type ObjectContext } from '../runtime/shell.ts';
 import { Resources, type ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 
@@ -92,20 +92,13 @@ function observeFleet(ctx: ObjectContext<FleetObject>, image: string, lastStatus
   const fleet = ctx.object;
   const namespace = fleet.metadata.namespace ?? '';
   const name = fleet.metadata.name ?? '';
-  const parsed = parseSensorFleetSpec(fleet.spec ?? {});
   const children: FleetObservation['children'] = Object.fromEntries(
     Object.entries(SensorFleetChildTypes).map(([kind, type]) => [kind, ctx.cache.get(type, `${namespace}/${agentName(name)}`, labelled)]),
   );
   const leases = ctx.cache.list<LeaseObject>(Resources.Lease, { namespace, index: { name: 'label', value: `${FleetLabel}=${name}` }, selector: labelled });
   const observation: FleetObservation = {
-    name,
-    namespace,
-    uid: fleet.metadata.uid ?? '',
-    generation: fleet.metadata.generation ?? 0,
-    spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
-    status: ctx.status,
+    ...observeObject(ctx, parseSensorFleetSpec),
     defaultImage: image,
-    killSwitch: ctx.killSwitch,
     children,
     nodes: ctx.cache.list(Resources.Node).map((n) => ({ name: n.metadata.name ?? '', labels: n.metadata.labels ?? {} })),
     heartbeats: leases.map(asHeartbeat),
@@ -138,6 +131,7 @@ export function sensorFleetController(options: SensorFleetControllerOptions): Co
     owns: Object.values(SensorFleetChildTypes),
     ownsSelector: labelled,
     concurrency: options.concurrency ?? 4,
+    memories: { sensorfleet_status_writes: writes },
     watches: [labelWatch(Resources.Lease, FleetLabel), { type: Resources.Node, map: (node, cache) => fleetsSelecting(node, cache.list<FleetObject>(SensorFleetType)) }],
     // Children are garbage-collected; heartbeats go once the fleet is gone.
     gone: async (ctx) => {

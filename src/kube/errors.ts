@@ -231,6 +231,8 @@ export function hasCode(error: unknown, code: number): boolean {
 }
 
 export const isNotFound = (error: unknown): boolean => hasCode(error, 404);
+/** The server refused the object itself (400 BadRequest, 422 Invalid): retrying the same object cannot help. */
+export const isInvalid = (error: unknown): boolean => hasCode(error, 422) || hasCode(error, 400);
 export const isConflict = (error: unknown): boolean =>
   error instanceof KubeApiError && error.code === 409 && error.reason !== 'AlreadyExists';
 export const isAlreadyExists = (error: unknown): boolean =>

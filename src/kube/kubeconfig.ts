@@ -54,7 +54,7 @@ export interface LoadOptions {
 }
 
 const ServiceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
-const TokenFileTtlMs = 60_000;
+const TOKEN_FILE_TTL_MS = 60_000;
 
 interface Named<T> {
   readonly name: string;
@@ -159,7 +159,7 @@ function mergeFiles(files: readonly string[]): Merged {
     try {
       doc = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
     } catch (error) {
-      throw new Error(`kubeconfig ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(`kubeconfig ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     if (doc === null || typeof doc !== 'object') continue;
     const base = dirname(file);
@@ -246,7 +246,7 @@ function material(field: 'ca' | 'cert' | 'key', data: string | undefined, file: 
     try {
       return { [field]: readFileSync(file) };
     } catch (error) {
-      throw new Error(`kubeconfig: cannot read ${field === 'ca' ? 'certificate-authority' : field === 'cert' ? 'client-certificate' : 'client-key'} ${file}: ${(error as Error).message}`);
+      throw new Error(`kubeconfig: cannot read ${field === 'ca' ? 'certificate-authority' : field === 'cert' ? 'client-certificate' : 'client-key'} ${file}: ${(error as Error).message}`, { cause: error });
     }
   }
   return {};
@@ -262,7 +262,7 @@ function fileBearer(path: string): () => Promise<Record<string, string>> {
   let cached: { headers: Record<string, string>; readAt: number } | undefined;
   return async () => {
     const now = Date.now();
-    if (cached && now - cached.readAt < TokenFileTtlMs) return cached.headers;
+    if (cached && now - cached.readAt < TOKEN_FILE_TTL_MS) return cached.headers;
     const token = (await readFile(path, 'utf8')).trim();
     cached = { headers: { Authorization: `Bearer ${token}` }, readAt: now };
     return cached.headers;

@@ -32,7 +32,7 @@ export interface WatchOptions {
 }
 
 /** Largest single event line accepted (16 MiB); a longer line fails the watch. */
-const maxLineBytes = 16 * 1024 * 1024;
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 export async function* watchEvents<T extends KubeObject = KubeObject>(
   client: KubeClient,
@@ -69,7 +69,7 @@ export async function* watchEvents<T extends KubeObject = KubeObject>(
       }
       if (chunk.done) return;
       pending += decoder.decode(chunk.value, { stream: true });
-      if (pending.length > maxLineBytes) throw new Error(`WATCH ${path}: event larger than ${maxLineBytes} bytes`);
+      if (pending.length > MAX_LINE_BYTES) throw new Error(`WATCH ${path}: event larger than ${MAX_LINE_BYTES} bytes`);
       let newline = pending.indexOf('\n');
       while (newline >= 0) {
         const line = pending.slice(0, newline).trim();

@@ -128,6 +128,15 @@ export class BackoffPolicy {
     return Math.min(this.initialDelayMs * this.multiplier ** (attempt - 2), this.maxDelayMs);
   }
 
+  /**
+   * The delay before the retry that follows `failures` consecutive failures (>= 1), in
+   * ms, jitter applied: {@link delayForAttempt}(failures + 1), so the first failure
+   * waits `initialDelayMs`.
+   */
+  delayAfterFailures(failures: number): number {
+    return this.delayForAttempt(failures + 1);
+  }
+
   /** The delay to sleep before attempt `attempt` (1-based), in ms, jitter applied. */
   delayForAttempt(attempt: number): number {
     const base = this.baseDelay(attempt);

@@ -21,8 +21,7 @@ import type { CellSpec, CellStatus, CellTemplateResource } from '../crds/cell.ts
 import { API_VERSION } from '../crds/common.ts';
 import { rfc3339 } from '../legos/clock.ts';
 import { setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
-import { childKey, invalidSpecConditions, invalidSpecEvent, type ApplyOutcome, type Decision, type DesiredChild, type PlannedEvent, type SpecResult } from './decision.ts';
-import type { KillSwitchState } from './kill-switch.ts';
+import { childKey, invalidSpecConditions, invalidSpecEvent, type ApplyOutcome, type Decision, type DesiredChild, type ObjectObservation, type PlannedEvent } from './decision.ts';
 
 export { childKey, type ApplyOutcome, type DesiredChild } from './decision.ts';
 
@@ -46,19 +45,10 @@ export interface ObservedChild {
   readonly progressing?: boolean | undefined;
 }
 
-export interface CellObservation {
-  readonly name: string;
-  readonly namespace: string;
-  readonly uid: string;
-  readonly generation: number;
-  /** The parsed spec, or the reason it is invalid (field named). */
-  readonly spec: SpecResult<CellSpec>;
-  readonly status: CellStatus | undefined;
+export interface CellObservation extends ObjectObservation<CellSpec, CellStatus> {
   readonly children: readonly ObservedChild[];
   /** Placements assigned to this Cell by placement providers (0 without any). */
   readonly placements: number;
-  /** Kill switch engaged on the Cell, its namespace, or globally (with where). */
-  readonly killSwitch: KillSwitchState;
   /**
    * How applying the decided children went, by child key (absent before the applies:
    * every decided child is then taken as applied). Children not applied this round

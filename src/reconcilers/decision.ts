@@ -17,6 +17,7 @@
  * observation, so the shell reads a little more than a decision may use.
  */
 import type { ConditionInput } from '../legos/conditions.ts';
+import type { KillSwitchState } from './kill-switch.ts';
 
 /** A Kubernetes event to record (after the writes it reports on succeeded). */
 export interface PlannedEvent {
@@ -48,6 +49,20 @@ export type ApplyOutcome = { readonly ok: true } | { readonly ok: false; readonl
 
 /** A spec as the decider sees it: parsed at the boundary, or why it is invalid (field named). */
 export type SpecResult<Spec> = { readonly ok: true; readonly value: Spec } | { readonly ok: false; readonly message: string };
+
+/** What every observation of a primary object starts with (the shell's `observeObject` fills it). */
+export interface ObjectObservation<Spec, Status> {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+  readonly generation: number;
+  /** The parsed spec, or why it is invalid (field named). */
+  readonly spec: SpecResult<Spec>;
+  /** The freshest known status (the shell's read-your-writes). */
+  readonly status: Status | undefined;
+  /** Kill switch engaged on the object, its namespace, or globally (with where). */
+  readonly killSwitch: KillSwitchState;
+}
 
 /** The common shape of every decision. `Delete` is what the shell needs to delete one object. */
 export interface Decision<Status, Delete = never> {

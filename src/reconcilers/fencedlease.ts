@@ -101,7 +101,7 @@ export interface FencedLeaseObservation {
   readonly status: FencedLeaseStatus | undefined;
   readonly etcd: EtcdView;
   readonly pendingRevoke: PendingRevoke | undefined;
-  /** Refresh interval of renew/expire times while held, ms; 0 disables. Default clamp(TTL, 30 s, 5 min). */
+  /** Refresh interval of renew/expire times while held, ms; 0 disables. @default clamp(TTL, 30 s, 5 min) */
   readonly refreshMs?: number | undefined;
   /** Kill switch on the object, its namespace or globally; absent means not engaged. */
   readonly killSwitch?: KillSwitchState | undefined;

@@ -30,8 +30,7 @@
 import { MAX_STALE_NODES, type SensorFleetSpec, type SensorFleetStatus } from '../crds/sensorfleet.ts';
 import { rfc3339 } from '../legos/clock.ts';
 import { jsonEqual, setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
-import { invalidSpecConditions, invalidSpecEvent, type ApplyOutcome, type Decision, type PlannedEvent, type SpecResult } from './decision.ts';
-import type { KillSwitchState } from './kill-switch.ts';
+import { invalidSpecConditions, invalidSpecEvent, type ApplyOutcome, type Decision, type ObjectObservation, type PlannedEvent } from './decision.ts';
 import { agentConfig, agentName, checkFleetMeaning, configHash, heartbeatIntervalSeconds, renderAgentConfig } from './sensorfleet-agent.ts';
 import { desiredChildren, isApplied, type DesiredChild, type FleetChildKind } from './sensorfleet-children.ts';
 import { fleetHealth, type FleetHealth, type HeartbeatLease, type ObservedNode } from './sensorfleet-health.ts';
@@ -39,17 +38,9 @@ import { fleetHealth, type FleetHealth, type HeartbeatLease, type ObservedNode }
 export type { HeartbeatLease, ObservedNode } from './sensorfleet-health.ts';
 
 /** Everything the decider looks at. */
-export interface FleetObservation {
-  readonly name: string;
-  readonly namespace: string;
-  readonly uid: string;
-  readonly generation: number;
-  /** The parsed spec, or why it is invalid (field named). */
-  readonly spec: SpecResult<SensorFleetSpec>;
-  readonly status: SensorFleetStatus | undefined;
+export interface FleetObservation extends ObjectObservation<SensorFleetSpec, SensorFleetStatus> {
   /** Image when `spec.image` is omitted. */
   readonly defaultImage: string;
-  readonly killSwitch: KillSwitchState;
   /** Observed children by kind (as cached; status included), absent when not created. */
   readonly children: Partial<Readonly<Record<FleetChildKind, unknown>>>;
   readonly nodes: readonly ObservedNode[];

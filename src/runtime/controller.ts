@@ -2,7 +2,7 @@
  * A controller: watches → queue → reconcile, with controller-runtime's contract.
  *
  * The reconcile gets a key (`namespace/name`) and a context, never an event, and
- * returns `{ requeueAfter? }` or throws; retry policy lives in the worker pool and
+ * returns `{ requeueAfterMs? }` or throws; retry policy lives in the worker pool and
  * errors are classified once (runtime/errors.ts). Keys come from:
  * - the primary kind (`for`): every add, delete, and every update except status-only
  *   ones (same generation, labels, annotations, finalizers and deletion timestamp),
@@ -15,7 +15,6 @@
  * informers run on every replica so a new leader starts with a warm cache.
  */
 import { randomUUID } from 'node:crypto';
-import type { Registry } from 'prom-client';
 import type { Clock } from '../legos/clock.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer/informer.ts';
@@ -27,7 +26,7 @@ import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { WorkQueue, WorkerPool, type ReconcileResult } from './queue/index.ts';
+import { ExponentialFailureRateLimiter, WorkQueue, WorkerPool, defaultControllerRateLimiter, type ReconcileResult } from './queue/index.ts';
 import type { FencedWriter } from './writer.ts';
 
 /** Narrows an informer to a namespace and/or selectors (see Manager.informer). */
@@ -96,8 +95,8 @@ export interface ControllerSpec {
   readonly concurrency?: number;
   /** Requeue every primary object this often, ms (0 disables). @default 600000 */
   readonly resyncPeriodMs?: number;
-  /** Registers the controller's domain metrics on the manager's registry (runs once, when added). */
-  readonly metrics?: (registry: Registry) => void;
+  /** Registers the controller's domain metrics with the manager's (runs once, when added). */
+  readonly metrics?: (metrics: OperatorMetrics) => void;
 }
 
 /** What the manager provides a controller for one leadership term. */
@@ -141,7 +140,7 @@ export class Controller {
     this.spec = spec;
     this.deps = deps;
     this.log = deps.log.child({ controller: spec.name });
-    spec.metrics?.(deps.metrics.registry);
+    spec.metrics?.(deps.metrics);
     this.wire();
   }
 
@@ -187,8 +186,11 @@ export class Controller {
     const { metrics, clock } = this.deps;
     const name = this.spec.name;
     const labels = { name, controller: name };
+    const perKey = new ExponentialFailureRateLimiter<string>();
+    metrics.trackMemory(`${name}_retries`, perKey.memory);
     const queue = new WorkQueue<string>({
       clock,
+      rateLimiter: defaultControllerRateLimiter({ clock, perKey }),
       metrics: {
         depth: (n) => metrics.queueDepth.set(labels, n),
         added: () => metrics.queueAdds.inc(labels),

@@ -80,10 +80,5 @@ export function retryAfterOf(error: unknown): number | undefined {
   return retryAdviceOf(error).retryAfterMs;
 }
 
-/** True when the API server refused an object as invalid (400 BadRequest, 422 Invalid): retrying the same object cannot help. */
-export function isInvalid(error: unknown): boolean {
-  return error instanceof KubeApiError && (error.code === 422 || error.code === 400);
-}
-
 export { FencedError };
-export { isNotFound } from '../kube/errors.ts';
+export { isInvalid, isNotFound } from '../kube/errors.ts';

@@ -15,12 +15,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../legos/clock.ts';
+import { BoundedMap } from '../legos/bounded-map.ts';
 import { microTime, SystemClock } from '../legos/clock.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { Resources } from '../kube/resources.ts';
 import { EpochAnnotation } from './leader/fence.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { silentLogger, type Logger } from './log.ts';
+import type { TrackedMemory } from './metrics.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -41,14 +43,14 @@ interface Bucket {
   at: number;
 }
 
-const maxEntries = 4096;
-const dedupeWindowMs = 10 * 60_000;
+const MAX_ENTRIES = 4096;
+const DEDUPE_WINDOW_MS = 10 * 60_000;
 
 export class KubeEventRecorder implements EventRecorder {
   /** Events dropped by the rate limit. */
   dropped = 0;
-  private readonly seen = new Map<string, Seen>();
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly seen = new BoundedMap<string, Seen>({ max: MAX_ENTRIES });
+  private readonly buckets = new BoundedMap<string, Bucket>({ max: MAX_ENTRIES });
   private readonly client: KubeClient;
   private readonly controller: string;
   private readonly instance: string;
@@ -80,6 +82,11 @@ export class KubeEventRecorder implements EventRecorder {
     this.refillMs = options.refillMs ?? 5 * 60_000;
   }
 
+  /** The dedupe cache and the per-object rate-limit buckets, as bounded memories (for metrics). */
+  get memories(): { readonly dedupe: TrackedMemory; readonly rateLimit: TrackedMemory } {
+    return { dedupe: this.seen, rateLimit: this.buckets };
+  }
+
   event(regarding: KubeObject, type: EventType, reason: string, note: string, action = reason): void {
     const uid = regarding.metadata.uid ?? `${regarding.metadata.namespace ?? ''}/${regarding.metadata.name ?? ''}`;
     if (!this.take(uid)) {
@@ -102,9 +109,7 @@ export class KubeEventRecorder implements EventRecorder {
     const bucket = this.buckets.get(uid) ?? { tokens: this.burst, at: now };
     bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) / this.refillMs);
     bucket.at = now;
-    this.buckets.delete(uid);
     this.buckets.set(uid, bucket);
-    if (this.buckets.size > maxEntries) this.buckets.delete(this.buckets.keys().next().value as string);
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;
@@ -116,7 +121,7 @@ export class KubeEventRecorder implements EventRecorder {
     const now = this.clock.monotonic();
     const wallNow = microTime(this.clock.now());
     const previous = this.seen.get(key);
-    if (previous && now - previous.firstAt < dedupeWindowMs) {
+    if (previous && now - previous.firstAt < DEDUPE_WINDOW_MS) {
       previous.count++;
       await this.client.patch(
         Resources.EventsV1,
@@ -148,7 +153,6 @@ export class KubeEventRecorder implements EventRecorder {
       },
     });
     this.seen.set(key, { name, namespace, count: 1, firstAt: now });
-    if (this.seen.size > maxEntries) this.seen.delete(this.seen.keys().next().value as string);
   }
 }
 

@@ -1,53 +1,50 @@
 /**
- * The manager: owns the informers, the controllers, leader election with fencing, the
- * probe and metrics endpoints, and the process's lifecycle.
+ * The manager: composes the runnables of the operator and owns the process's lifecycle
+ * (controller-runtime's shape). It runs, on every replica, the shared informer caches
+ * (caches.ts) and the probe and metrics endpoints (endpoints.ts); leadership
+ * (leader/leadership.ts) wins terms, publishes and enforces each term's epoch, and for
+ * each term the manager runs every controller with a writer stamped with that epoch.
  *
- * Lifecycle: `start(signal)` starts every informer (on every replica), the endpoints
- * and the election. When this process wins a term, it publishes the term's epoch to
- * the fencing ConfigMap, waits for the caches to sync, and runs every controller with
- * a writer stamped with that epoch. When the term ends (renewal failed, a write was
- * fenced, or shutdown), every controller stops taking work and drains. When `signal`
- * aborts, in-flight reconciles drain (up to `drainTimeoutMs`), the Lease is released
- * and the endpoints close.
+ * Lifecycle: `start(signal)` starts the caches, binds the endpoints, then runs
+ * leadership. For each term it waits for the caches to sync (warning every 10 s) and
+ * runs the controllers until the term ends (renewal failed, a write was fenced, or
+ * shutdown); then every controller stops taking work and drains. When `signal` aborts,
+ * in-flight reconciles drain (up to `drainTimeoutMs`), the Lease is released, the caches
+ * stop, pending events are flushed and the endpoints close, in that order.
  *
- * `/readyz` is ready when every informer has synced; `/healthz` when the event loop
- * turns (it answers at all).
+ * Limitations: controllers and informers are registered before `start`; a manager is
+ * started once.
  */
 import type { Clock } from '../legos/clock.ts';
-import { rfc3339, SystemClock } from '../legos/clock.ts';
+import { SystemClock } from '../legos/clock.ts';
+import { Caches } from './caches.ts';
 import { Controller, type Cache, type ControllerSpec, type InformerSelector } from './controller.ts';
+import { Endpoints } from './endpoints.ts';
 import { KubeEventRecorder, type EventRecorder } from './events.ts';
-import { serveMetrics, serveProbes, type Endpoint } from './http.ts';
-import { Informer } from './informer/informer.ts';
+import type { Informer } from './informer/informer.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { apiVersionOf, type ResourceType } from '../kube/resources.ts';
+import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
-import { LeaderElector, defaultIdentity } from './leader/elector.ts';
-import { awaitFencingEffective, publishEpoch, readPublishedEpoch } from './leader/fence.ts';
+import { defaultIdentity } from './leader/elector.ts';
+import { DefaultLeaseName, Leadership, type LeaderElectionOptions, type Term } from './leader/leadership.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { FencedWriter, FieldManager } from './writer.ts';
 
-export interface LeaderElectionOptions {
-  readonly enabled: boolean;
-  /** Namespace of the Lease and the fencing ConfigMap. */
-  readonly namespace: string;
-  readonly name?: string;
-  readonly leaseDurationMs?: number;
-  readonly renewDeadlineMs?: number;
-  readonly retryPeriodMs?: number;
-  /** Fault injection for tests (see ElectorOptions.ignoreLeaseLoss). */
-  readonly ignoreLeaseLoss?: boolean;
-}
+export type { LeaderElectionOptions } from './leader/leadership.ts';
 
 export interface ManagerOptions {
   readonly client: KubeClient;
   /** Watch only this namespace ('' or undefined: all namespaces). */
   readonly namespace?: string | undefined;
   readonly leaderElection: LeaderElectionOptions;
+  /** Metrics address (`:8080`, `127.0.0.1:0`, or `0` to disable). @default '0' */
   readonly metricsBindAddress?: string;
+  /** Probe address (same syntax). @default '0' */
   readonly healthProbeBindAddress?: string;
+  /** @default the pod name, else the host name and pid */
   readonly identity?: string;
+  /** @default SystemClock */
   readonly clock?: Clock;
   readonly log?: Logger;
   readonly metrics?: OperatorMetrics;
@@ -56,15 +53,14 @@ export interface ManagerOptions {
    * off only where the fencing policy cannot be installed; writes are then unfenced.
    */
   readonly requireFencing?: boolean;
-  /** How long in-flight reconciles may finish when a term ends or on shutdown (default 30,000 ms). */
+  /** How long in-flight reconciles may finish when a term ends or on shutdown, ms. @default 30000 */
   readonly drainTimeoutMs?: number;
   /** Informer tuning shared by all informers (tests shorten the watchdog). */
   readonly informer?: { silenceTimeoutMs?: number; relistPeriodMs?: number };
 }
 
-function typeKey(type: ResourceType): string {
-  return `${apiVersionOf(type)}/${type.plural}`;
-}
+/** How often a term still waiting for its caches says so, ms. */
+const SLOW_SYNC_WARNING_EVERY_MS = 10_000;
 
 export class Manager {
   readonly identity: string;
@@ -74,15 +70,12 @@ export class Manager {
   private readonly options: ManagerOptions;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly informers = new Map<string, Informer>();
+  private readonly caches: Caches;
+  private readonly endpoints: Endpoints;
   private readonly controllers: Controller[] = [];
-  private elector: LeaderElector | undefined;
-  private endpoints: Endpoint[] = [];
   private started = false;
   /** Epoch of the current term (0 when not leading). */
   epoch = 0;
-  /** Addresses the endpoints actually bound (after start). */
-  readonly addresses: { metrics?: string; probes?: string } = {};
 
   constructor(options: ManagerOptions) {
     this.options = options;
@@ -91,44 +84,33 @@ export class Manager {
     this.log = options.log ?? silentLogger;
     this.metrics = options.metrics ?? new OperatorMetrics();
     this.identity = options.identity ?? defaultIdentity();
-    this.recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, epoch: () => this.epoch, clock: this.clock, log: this.log });
+    const recorder = new KubeEventRecorder({ client: this.client, controller: 'manyfold.dev/operator', instance: this.identity, epoch: () => this.epoch, clock: this.clock, log: this.log });
+    this.metrics.trackMemory('event_dedupe', recorder.memories.dedupe);
+    this.metrics.trackMemory('event_rate_limit', recorder.memories.rateLimit);
+    this.recorder = recorder;
+    this.caches = new Caches({ client: this.client, namespace: options.namespace, clock: this.clock, log: this.log, informer: options.informer });
+    this.endpoints = new Endpoints({
+      healthProbeBindAddress: options.healthProbeBindAddress,
+      metricsBindAddress: options.metricsBindAddress,
+      registry: this.metrics.registry,
+      unsynced: () => this.caches.pending(),
+    });
   }
 
-  /**
-   * The shared informer for `type` and `selector` (created on first use; started with
-   * the manager). Without a selector namespace, namespaced types are watched in the
-   * manager's namespace (all namespaces when it has none).
-   */
+  /** Addresses the endpoints actually bound (after start). */
+  get addresses(): { metrics?: string; probes?: string } {
+    return this.endpoints.addresses;
+  }
+
+  /** The shared informer for `type` and `selector` (see {@link Caches.informer}). */
   informer<T extends KubeObject = KubeObject>(type: ResourceType, selector: InformerSelector = {}): Informer<T> {
-    const namespace = type.namespaced ? (selector.namespace ?? this.options.namespace) : undefined;
-    const key = `${typeKey(type)}|${namespace ?? ''}|${selector.labelSelector ?? ''}|${selector.fieldSelector ?? ''}`;
-    let informer = this.informers.get(key);
-    if (!informer) {
-      if (this.started) throw new Error(`informer for ${key} requested after the manager started`);
-      informer = new Informer({
-        client: this.client,
-        type,
-        namespace,
-        labelSelector: selector.labelSelector,
-        fieldSelector: selector.fieldSelector,
-        log: this.log,
-        clock: this.clock,
-        ...(this.options.informer?.silenceTimeoutMs ? { silenceTimeoutMs: this.options.informer.silenceTimeoutMs } : {}),
-        ...(this.options.informer?.relistPeriodMs ? { relistPeriodMs: this.options.informer.relistPeriodMs } : {}),
-      });
-      this.informers.set(key, informer);
-    }
-    return informer as unknown as Informer<T>;
+    return this.caches.informer<T>(type, selector);
   }
 
-  readonly cache: Cache = {
-    get: <T extends KubeObject>(type: ResourceType, key: string, selector?: InformerSelector) => this.informer<T>(type, selector).store.get(key),
-    list: <T extends KubeObject>(type: ResourceType, options: { namespace?: string; index?: { name: string; value: string }; selector?: InformerSelector } = {}) => {
-      const store = this.informer<T>(type, options.selector).store;
-      if (options.index) return store.byIndex(options.index.name, options.index.value).filter((o) => !options.namespace || o.metadata.namespace === options.namespace);
-      return options.namespace ? store.byIndex('namespace', options.namespace) : store.list();
-    },
-  };
+  /** Read access to the informer caches. */
+  get cache(): Cache {
+    return this.caches.cache;
+  }
 
   addController(spec: ControllerSpec): Controller {
     if (this.started) throw new Error('controllers must be added before the manager starts');
@@ -138,8 +120,8 @@ export class Manager {
       log: this.log,
       metrics: this.metrics,
       recorder: this.recorder,
-      cache: this.cache,
-      informer: (type, selector) => this.informer(type, selector),
+      cache: this.caches.cache,
+      informer: (type, selector) => this.caches.informer(type, selector),
       drainTimeoutMs: this.options.drainTimeoutMs ?? 30_000,
     });
     this.controllers.push(controller);
@@ -148,12 +130,12 @@ export class Manager {
 
   /** Informers that have not synced yet, with their list/error counts (diagnostics). */
   unsynced(): string[] {
-    return [...this.informers.entries()].filter(([, i]) => !i.hasSynced()).map(([k, i]) => `${k} (lists ${i.stats.lists}, errors ${i.stats.errors})`);
+    return this.caches.unsynced();
   }
 
   /** True when every informer has synced. */
   ready(): boolean {
-    return [...this.informers.values()].every((i) => i.hasSynced());
+    return this.caches.ready();
   }
 
   /** True while this process leads. */
@@ -164,80 +146,54 @@ export class Manager {
   /** Runs until `signal` aborts, then shuts down gracefully. */
   async start(signal: AbortSignal): Promise<void> {
     this.started = true;
-    const informerStop = new AbortController();
-    const informerRuns = [...this.informers.values()].map((i) => i.start(informerStop.signal));
-    await this.serve();
-    const le = this.options.leaderElection;
-    const leaseName = le.name ?? 'manyfold-operator';
+    const cachesStop = new AbortController();
+    const endpointsStop = new AbortController();
+    const caches = this.caches.start(cachesStop.signal);
+    const endpoints = this.endpoints.start(endpointsStop.signal);
     try {
-      if (!le.enabled) {
-        this.log.info({ event: 'leader_election_disabled' }, 'leader election disabled; leading unconditionally (unfenced epoch 0 is not allowed, using the published epoch + 1)');
-        const epoch = (await readPublishedEpoch(this.client, le.namespace).catch(() => 0)) + 1;
-        await this.publish(epoch, signal);
-        await this.lead({ epoch, signal }, () => undefined);
-      } else {
-        this.elector = new LeaderElector({
-          client: this.client,
-          namespace: le.namespace,
-          name: leaseName,
-          identity: this.identity,
-          ...(le.leaseDurationMs === undefined ? {} : { leaseDurationMs: le.leaseDurationMs }),
-          ...(le.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: le.renewDeadlineMs }),
-          ...(le.retryPeriodMs === undefined ? {} : { retryPeriodMs: le.retryPeriodMs }),
-          ...(le.ignoreLeaseLoss ? { ignoreLeaseLoss: true } : {}),
-          clock: this.clock,
-          log: this.log,
-          readMinEpoch: () => readPublishedEpoch(this.client, le.namespace),
-          publishEpoch: (epoch, termSignal) => this.publish(epoch, termSignal),
-        });
-        const elector = this.elector;
-        await elector.run(signal, async (term) => {
-          this.metrics.leaderElections.inc({ name: leaseName });
-          await this.lead(term, (reason) => elector.stepDown(reason));
-        });
-      }
+      await this.endpoints.listening;
+      this.caches.instrument(this.metrics);
+      this.log.info({ event: 'endpoints_serving', ...this.addresses }, 'serving probes and metrics');
+      const leadership = new Leadership({
+        client: this.client,
+        identity: this.identity,
+        leaderElection: this.options.leaderElection,
+        requireFencing: this.options.requireFencing,
+        fieldManager: FieldManager,
+        clock: this.clock,
+        log: this.log,
+        metrics: this.metrics,
+        runTerm: (term, stepDown) => this.runTerm(term, stepDown),
+      });
+      await leadership.start(signal);
     } finally {
-      informerStop.abort();
-      await Promise.all(informerRuns);
+      cachesStop.abort();
+      await caches;
       await this.recorder.flush();
-      for (const endpoint of this.endpoints) await endpoint.close();
-      this.endpoints = [];
+      endpointsStop.abort();
+      await endpoints.catch(() => undefined);
     }
   }
 
-  /** Publishes a term's epoch and, unless disabled, waits until the API server enforces it. */
-  private async publish(epoch: number, signal: AbortSignal): Promise<void> {
-    const namespace = this.options.leaderElection.namespace;
-    await publishEpoch(this.client, { namespace, epoch, identity: this.identity, fieldManager: FieldManager, wallNow: rfc3339(this.clock.now()), signal });
-    if (this.options.requireFencing === false) return;
-    const waitedMs = await awaitFencingEffective(this.client, { namespace, epoch, fieldManager: FieldManager, signal });
-    this.log.info({ event: 'fencing_enforced', epoch, waitedMs }, 'the API server rejects writes of older epochs');
-  }
-
-  private async lead(term: { epoch: number; signal: AbortSignal }, stepDown: (reason: string) => void): Promise<void> {
-    const leaseName = this.options.leaderElection.name ?? 'manyfold-operator';
+  /** One leadership term: a writer stamped with its epoch, caches synced, every controller run until the term ends. */
+  private async runTerm(term: Term, stepDown: (reason: string) => void): Promise<void> {
+    const leaseName = this.options.leaderElection.name ?? DefaultLeaseName;
     this.epoch = term.epoch;
     this.metrics.leaderStatus.set({ name: leaseName }, 1);
     this.metrics.fencingEpoch.set(term.epoch);
     const writer = new FencedWriter({
       client: this.client,
       epoch: term.epoch,
+      clock: this.clock,
       onFenced: (error) => {
         this.metrics.fencedWrites.inc();
         this.log.error({ event: 'write_fenced', epoch: term.epoch, err: error.message }, 'a write was rejected by the fencing policy; stepping down');
         stepDown(`fenced: ${error.message}`);
       },
     });
+    this.metrics.trackMemory('writer_statuses', writer.memory);
     try {
-      const syncing = Promise.all([...this.informers.values()].map((i) => i.waitForSync(term.signal)));
-      const slow = setInterval(() => {
-        this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
-      }, 10_000);
-      try {
-        await syncing;
-      } finally {
-        clearInterval(slow);
-      }
+      await this.waitForCaches(term.signal);
       await Promise.all(this.controllers.map((c) => c.run({ signal: term.signal, epoch: term.epoch, writer })));
     } catch (error) {
       if (!term.signal.aborted) throw error;
@@ -248,34 +204,21 @@ export class Manager {
     }
   }
 
-  private async serve(): Promise<void> {
-    const informerCheck = () => {
-      const pending = [...this.informers.entries()].filter(([, i]) => !i.hasSynced()).map(([k]) => k);
-      return { ok: pending.length === 0, detail: pending.length ? `not synced: ${pending.join(', ')}` : '' };
-    };
-    const probes = await serveProbes(this.options.healthProbeBindAddress ?? '0', {
-      healthz: { ping: () => ({ ok: true, detail: '' }) },
-      readyz: { informers: informerCheck },
-    });
-    if (probes) {
-      this.endpoints.push(probes);
-      this.addresses.probes = probes.address;
+  /** Waits for every informer to sync, warning every 10 s while some have not. */
+  private async waitForCaches(signal: AbortSignal): Promise<void> {
+    const synced = new AbortController();
+    const slow = (async () => {
+      const either = AbortSignal.any([synced.signal, signal]);
+      while (!either.aborted) {
+        await this.clock.sleep(SLOW_SYNC_WARNING_EVERY_MS, either).catch(() => undefined);
+        if (!either.aborted) this.log.warn({ event: 'cache_sync_slow', pending: this.unsynced() }, 'controllers wait for informer caches to sync');
+      }
+    })();
+    try {
+      await this.caches.waitForSync(signal);
+    } finally {
+      synced.abort();
+      await slow;
     }
-    const metrics = await serveMetrics(this.options.metricsBindAddress ?? '0', this.metrics.registry);
-    if (metrics) {
-      this.endpoints.push(metrics);
-      this.addresses.metrics = metrics.address;
-    }
-    for (const [key, informer] of this.informers) {
-      const resource = key.split('|').filter(Boolean).join(' ');
-      const count = () => this.metrics.informerObjects.set({ resource }, informer.store.size);
-      count();
-      informer.addHandler({
-        onAdd: () => (this.metrics.informerEvents.inc({ resource }), count()),
-        onUpdate: () => this.metrics.informerEvents.inc({ resource }),
-        onDelete: () => (this.metrics.informerEvents.inc({ resource }), count()),
-      });
-    }
-    this.log.info({ event: 'endpoints_serving', ...this.addresses }, 'serving probes and metrics');
   }
 }

@@ -37,9 +37,54 @@ export class OperatorMetrics {
   readonly informerRestarts = new Counter({ name: 'manyfold_informer_watch_restarts_total', help: 'Watches reopened by reason (silent, gone, error)', labelNames: ['resource', 'reason'], registers: [this.registry] });
   readonly informerObjects = new Gauge({ name: 'manyfold_informer_objects', help: 'Objects held in informer caches', labelNames: ['resource'], registers: [this.registry] });
 
+  /** Bounded per-object memories, by name, with the evictions already counted. */
+  readonly #memories = new Map<string, { memory: TrackedMemory; counted: number }>();
+  readonly memoryEvictions = new Counter({
+    name: 'manyfold_memory_evictions_total',
+    help: 'Entries evicted from bounded in-memory maps (forced-apply times, status memories, event dedupe, retry counters), by map',
+    labelNames: ['memory'],
+    registers: [this.registry],
+    collect: () => {
+      for (const [memory, entry] of this.#memories) {
+        const evictions = entry.memory.evictions;
+        // A memory replaced by a fresh one (a new term's writer) counts from 0 again.
+        const delta = evictions >= entry.counted ? evictions - entry.counted : evictions;
+        if (delta > 0) this.memoryEvictions.inc({ memory }, delta);
+        entry.counted = evictions;
+      }
+    },
+  });
+  readonly memoryEntries = new Gauge({
+    name: 'manyfold_memory_entries',
+    help: 'Entries held in bounded in-memory maps, by map',
+    labelNames: ['memory'],
+    registers: [this.registry],
+    collect: () => {
+      for (const [memory, entry] of this.#memories) this.memoryEntries.set({ memory }, entry.memory.size);
+    },
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
+
+  /**
+   * Reports a bounded memory (a {@link BoundedMap}, say) as `manyfold_memory_entries` and
+   * `manyfold_memory_evictions_total` with label `memory=name`; tracking a new memory
+   * under a name replaces the old one.
+   */
+  trackMemory(name: string, memory: TrackedMemory): void {
+    const previous = this.#memories.get(name);
+    this.#memories.set(name, { memory, counted: previous === undefined || previous.memory === memory ? (previous?.counted ?? 0) : 0 });
+  }
+}
+
+/** What {@link OperatorMetrics.trackMemory} reads of a bounded memory. */
+export interface TrackedMemory {
+  /** Entries held now. */
+  readonly size: number;
+  /** Entries evicted since the memory was created. */
+  readonly evictions: number;
 }
 
 /**

@@ -16,7 +16,9 @@
  * - the kill switch: `ctx.killSwitch` (the object, its Namespace, the operator's
  *   config) and the watches that requeue the covered objects when it flips;
  * - status read-your-writes: `ctx.status` is the writer's freshest known status;
- * - domain metrics: `metrics(registry)` runs once, when the manager adds the controller.
+ * - domain metrics: `metrics(operatorMetrics)` runs once, when the manager adds the
+ *   controller, and the declared `memories` (bounded maps) are reported as
+ *   `manyfold_memory_entries` / `manyfold_memory_evictions_total`.
  *
  * The steps a reconcile composes (all fenced through the term's writer):
  * {@link applyChildren} (server-side apply, outcomes per child key: refused objects are
@@ -30,8 +32,8 @@
  * after a failed status write or finalizer removal); the finalized-uid memory is per
  * process, so a new leader whose cache lags may run one extra clean-up.
  */
-import type { Registry } from 'prom-client';
-import type { ApplyOutcome, DesiredChild, PlannedEvent } from '../reconcilers/decision.ts';
+import type { ParseResult } from '../crds/parse.ts';
+import type { ApplyOutcome, DesiredChild, ObjectObservation, PlannedEvent } from '../reconcilers/decision.ts';
 import type { KillSwitchState } from '../reconcilers/kill-switch.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
@@ -39,6 +41,7 @@ import { BoundedMap } from '../legos/bounded-map.ts';
 import type { ControllerSpec, InformerSelector, ReconcileContext, Source, Watch } from './controller.ts';
 import { FencedError, isInvalid } from './errors.ts';
 import { killSwitchOf, killSwitchWatches } from './kill-switch.ts';
+import type { OperatorMetrics, TrackedMemory } from './metrics.ts';
 import type { ReconcileResult } from './queue/index.ts';
 
 /** A primary object with its status typed. */
@@ -89,8 +92,10 @@ export interface ShellSpec<T extends KubeObject> {
   readonly concurrency?: number | undefined;
   /** Requeue every object this often, ms (0 disables). @default 600000 */
   readonly resyncPeriodMs?: number | undefined;
-  /** Registers the controller's domain metrics (runs once, when the manager adds it). */
-  readonly metrics?: ((registry: Registry) => void) | undefined;
+  /** Registers the controller's domain metrics (runs once, when the manager adds it; `metrics.registry` for new ones). */
+  readonly metrics?: ((metrics: OperatorMetrics) => void) | undefined;
+  /** Bounded per-object memories, by metric label (`manyfold_memory_entries{memory}` and evictions). */
+  readonly memories?: Readonly<Record<string, TrackedMemory>> | undefined;
   readonly finalizer?: Finalizer<T> | undefined;
   /** The object is gone from the cache: release per-object memory. */
   readonly gone?: ((ctx: ReconcileContext) => Promise<void> | void) | undefined;
@@ -99,7 +104,7 @@ export interface ShellSpec<T extends KubeObject> {
 }
 
 /** Most uids of objects whose finalizer this process removed, remembered at once. */
-export const MaxFinalizedUids = 1024;
+export const MAX_FINALIZED_UIDS = 1024;
 
 function objectContext<T extends KubeObject>(ctx: ReconcileContext, object: T, operatorNamespace: string): ObjectContext<T> {
   return {
@@ -112,7 +117,7 @@ function objectContext<T extends KubeObject>(ctx: ReconcileContext, object: T, o
 
 /** The manager's {@link ControllerSpec} for a wired controller. */
 export function defineController<T extends KubeObject>(spec: ShellSpec<T>): ControllerSpec {
-  const finalized = new BoundedMap<string, true>({ max: MaxFinalizedUids });
+  const finalized = new BoundedMap<string, true>({ max: MAX_FINALIZED_UIDS });
   const reconcile = async (ctx: ReconcileContext): Promise<ReconcileResult | void> => {
     const cached = ctx.cache.get<T>(spec.for, ctx.key);
     if (!cached) {
@@ -149,9 +154,34 @@ export function defineController<T extends KubeObject>(spec: ShellSpec<T>): Cont
     ...(spec.sources === undefined ? {} : { sources: spec.sources }),
     ...(spec.concurrency === undefined ? {} : { concurrency: spec.concurrency }),
     ...(spec.resyncPeriodMs === undefined ? {} : { resyncPeriodMs: spec.resyncPeriodMs }),
-    ...(spec.metrics === undefined ? {} : { metrics: spec.metrics }),
+    metrics: (metrics) => {
+      metrics.trackMemory(`${spec.name}_finalized`, finalized);
+      for (const [name, memory] of Object.entries(spec.memories ?? {})) metrics.trackMemory(name, memory);
+      spec.metrics?.(metrics);
+    },
     watches: [...killSwitchWatches(spec.for, spec.operatorNamespace), ...(spec.watches ?? [])],
     reconcile,
+  };
+}
+
+/**
+ * The start of every observation: the object's identity, its spec parsed at the
+ * boundary with `parse` (the kind's `parseXSpec`), the freshest status and the kill switch.
+ */
+export function observeObject<T extends KubeObject & { spec?: unknown }, Spec>(
+  ctx: ObjectContext<T>,
+  parse: (spec: unknown) => ParseResult<Spec>,
+): ObjectObservation<Spec, ObjectContext<T>['status'] extends infer S | undefined ? S : never> {
+  const { metadata } = ctx.object;
+  const parsed = parse(ctx.object.spec ?? {});
+  return {
+    name: metadata.name ?? '',
+    namespace: metadata.namespace ?? '',
+    uid: metadata.uid ?? '',
+    generation: metadata.generation ?? 0,
+    spec: parsed.ok ? { ok: true, value: parsed.value } : { ok: false, message: parsed.message },
+    status: ctx.status,
+    killSwitch: ctx.killSwitch,
   };
 }
 
@@ -208,7 +238,7 @@ export function recordEvents(ctx: ObjectContext<KubeObject>, events: readonly Pl
 }
 
 function requeueOf(decision: { readonly requeueAfterMs: number | undefined }): ReconcileResult | undefined {
-  return decision.requeueAfterMs === undefined ? undefined : { requeueAfter: decision.requeueAfterMs };
+  return decision.requeueAfterMs === undefined ? undefined : { requeueAfterMs: decision.requeueAfterMs };
 }
 
 /**

@@ -11,26 +11,44 @@
  *   human's `kubectl scale` on fields it does not set is left alone;
  * - `applyStatus`: server-side apply to the `/status` subresource, skipped when the
  *   status would not change (so a status write never triggers another reconcile);
- *   `statusOf` reads this writer's own status writes back while the cache still shows
- *   the version they were written over (a child's event often wakes the next reconcile
- *   before the informer has delivered the status write; without this, that reconcile
- *   would compute from the older status and write the same status again);
+ *   `statusOf` reads this writer's own status writes back while the cache has not
+ *   delivered them yet (a child's event often wakes the next reconcile before the
+ *   informer has delivered the status write; without this, that reconcile would compute
+ *   from the older status and write the same status again, and a FencedLease revoke
+ *   nonce recorded in status could act twice). This is the operator's one status memory;
  * - `patchMetadata`: finalizers and annotations of a primary object, with a
  *   resourceVersion precondition;
  * - `delete`: stamp the epoch, then delete with uid and resourceVersion preconditions,
  *   so a delete is fenced too.
  */
+import { BoundedMap } from '../legos/bounded-map.ts';
+import { SystemClock, type Clock } from '../legos/clock.ts';
 import { jsonEqual } from '../legos/conditions.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject, OwnerReference } from '../kube/types.ts';
 import { EpochAnnotation, FencedError, isFencingRejection, stampEpoch } from './leader/fence.ts';
+import type { TrackedMemory } from './metrics.ts';
 
 export const FieldManager = 'manyfold-operator';
 
 /** Status writes remembered for read-your-writes (oldest forgotten first; forgetting costs at most a repeated write). */
-const MaxRememberedStatuses = 1024;
+const MAX_REMEMBERED_STATUSES = 1024;
+/**
+ * How long a status write is trusted over a cached version that is neither the one it
+ * was written over nor the one it produced (someone else's change in between, or after),
+ * ms: longer than any cache lag, short enough that a status someone else wrote wins soon.
+ */
+const TRUST_OWN_WRITE_MS = 30_000;
+
+/** A status this writer wrote: over which cached version, which version it produced, when. */
+interface WrittenStatus {
+  readonly over: string;
+  readonly wrote: string | undefined;
+  readonly atMs: number;
+  readonly status: Record<string, unknown>;
+}
 
 export class FencedWriter {
   readonly epoch: number;
@@ -39,12 +57,19 @@ export class FencedWriter {
   /** Writes made through this writer (for metrics and tests). */
   writes = 0;
   /** By uid: the status last written, and the resourceVersion the object had in the cache then. */
-  private readonly written = new Map<string, { readonly over: string; readonly status: Record<string, unknown> }>();
+  private readonly written = new BoundedMap<string, WrittenStatus>({ max: MAX_REMEMBERED_STATUSES });
+  private readonly clock: Pick<Clock, 'monotonic'>;
 
-  constructor(options: { client: KubeClient; epoch: number; onFenced?: (error: FencedError) => void }) {
+  constructor(options: { client: KubeClient; epoch: number; onFenced?: (error: FencedError) => void; /** @default SystemClock */ clock?: Pick<Clock, 'monotonic'> }) {
     this.client = options.client;
+    this.clock = options.clock ?? SystemClock;
     this.epoch = options.epoch;
     this.onFenced = options.onFenced ?? (() => undefined);
+  }
+
+  /** The status memory (read-your-writes), as a bounded memory (for metrics). */
+  get memory(): TrackedMemory {
+    return this.written;
   }
 
   private async fenced<T>(work: () => Promise<T>): Promise<T> {
@@ -68,14 +93,20 @@ export class FencedWriter {
 
   /**
    * The freshest status known for a cached `object`: the one this writer last wrote, as
-   * long as the cache still shows the version that write was made over; otherwise the
-   * object's own (the cache has caught up, or someone else wrote since).
+   * long as the cache has not delivered it: it shows the version the write was made over,
+   * or (for up to 30 s) another version whose status is not the one written, such as a
+   * metadata change that landed between the read and the write. Otherwise the object's
+   * own: the cache shows the version the write produced, or the written status, or
+   * someone else's status after the trust period.
    */
   statusOf<S>(object: KubeObject & { status?: S }): S | undefined {
     const uid = object.metadata.uid;
     const known = uid === undefined ? undefined : this.written.get(uid);
     if (known === undefined || uid === undefined) return object.status;
-    if (known.over === object.metadata.resourceVersion) return known.status as S;
+    const version = object.metadata.resourceVersion;
+    if (version === known.over) return known.status as S;
+    const delivered = version === known.wrote || jsonEqual(object.status ?? {}, known.status);
+    if (!delivered && this.clock.monotonic() - known.atMs < TRUST_OWN_WRITE_MS) return known.status as S;
     this.written.delete(uid);
     return object.status;
   }
@@ -89,7 +120,7 @@ export class FencedWriter {
     const { epoch: _ignored, ...currentWithoutEpoch } = current;
     if (jsonEqual(currentWithoutEpoch, status)) return false;
     const written = { ...status, epoch: String(this.epoch) };
-    await this.fenced(() =>
+    const stored = await this.fenced(() =>
       this.client.apply(
         {
           apiVersion: object.apiVersion,
@@ -102,9 +133,7 @@ export class FencedWriter {
     );
     const { uid, resourceVersion } = object.metadata;
     if (uid !== undefined && resourceVersion !== undefined) {
-      this.written.delete(uid);
-      this.written.set(uid, { over: resourceVersion, status: written });
-      if (this.written.size > MaxRememberedStatuses) this.written.delete(this.written.keys().next().value as string);
+      this.written.set(uid, { over: resourceVersion, wrote: (stored as KubeObject | undefined)?.metadata.resourceVersion, atMs: this.clock.monotonic(), status: written });
     }
     return true;
   }

@@ -2,7 +2,8 @@
  * FencedWriter's status writes against the real API server: a write is skipped when the
  * status would not change, judged against this writer's own last write while the
  * caller's copy still shows the version that write was made over (a lagging cache), and
- * against the caller's copy once it has moved on (caught up, or written by someone else).
+ * against the caller's copy once it has moved on (caught up, or written by someone else);
+ * a version someone else made between the read and the write does not hide the write.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
@@ -63,5 +64,24 @@ describe('FencedWriter.applyStatus', () => {
     // Control: a writer without that memory, given the stale copy, writes again.
     const forgetful = new FencedWriter({ client: admin, epoch: 7 });
     expect(await forgetful.applyStatus(created, ready)).toBe(true);
+  });
+
+  it('keeps trusting its write over a version someone else made between its read and its write', async () => {
+    const read = await admin.apply<Cell>(
+      { apiVersion: 'manyfold.dev/v1alpha1', kind: 'Cell', metadata: { name: 'race', namespace: ns.name }, spec: { zone: 'zone-a', template: { resources: [] } } },
+      { fieldManager: 'test-user' },
+    );
+    // A label lands after the controller read the object and before its status write.
+    const between = await admin.patch<Cell>(CellType, { name: 'race', namespace: ns.name }, { metadata: { labels: { touched: 'yes' } } }, { type: 'merge' });
+    const writer = new FencedWriter({ client: admin, epoch: 7 });
+    const nonce = { observedGeneration: 1, phase: 'Pending' };
+    expect(await writer.applyStatus(read, nonce)).toBe(true);
+    // The cache delivers the label change before the status write: the write is still the truth.
+    expect(between.status).toBeUndefined();
+    expect(writer.statusOf(between)).toEqual({ ...nonce, epoch: '7' });
+    expect(await writer.applyStatus(between, nonce)).toBe(false);
+    // Once the cache shows the write, the object is the reference again.
+    const caughtUp = await admin.get<Cell>(CellType, 'race', ns.name);
+    expect(writer.statusOf(caughtUp)).toEqual(caughtUp.status);
   });
 });

@@ -26,7 +26,7 @@
  */
 import type { Clock } from '../clock.ts';
 import { LeaseAccessError, LeaseError } from './errors.ts';
-import type { AcquireConfig } from './config.ts';
+import { EtcdRetryBackoff, type AcquireConfig } from './config.ts';
 import { HeldLease } from './holder.ts';
 import type { LeasePort, StoredKey } from './port.ts';
 import type { LeaseEvent } from './types.ts';
@@ -61,7 +61,7 @@ function abortReason(signal: AbortSignal): unknown {
 }
 
 /** Capped exponential backoff: 100 ms doubling to 2 s. */
-const backoffMs = (failures: number): number => Math.min(2000, 50 * 2 ** Math.min(failures, 6));
+const backoffMs = (failures: number): number => EtcdRetryBackoff.delayAfterFailures(failures);
 
 /**
  * Retries `fn` on retryable errors until `signal` aborts. A waiter's signal includes its

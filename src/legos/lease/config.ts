@@ -10,6 +10,7 @@
  * Limitations: names are checked for shape only (no `/`, printable, 1..253 chars); two
  * names mapping to the same override `key` share one lease.
  */
+import { BackoffPolicy } from '../retry.ts';
 import { LeaseConfigError } from './errors.ts';
 import type { AcquireOptions, FencedOp, LeaseClientOptions } from './types.ts';
 
@@ -21,6 +22,9 @@ export const MAX_TTL_SECONDS = 3600;
 export const MAX_FENCED_OPS = 128;
 /** Default directory prefix of lease names. */
 export const DEFAULT_KEY_PREFIX = '/manyfold/leases/';
+
+/** Retries of etcd reads and watches inside the lease lego: 100 ms doubling to 2 s, no jitter. */
+export const EtcdRetryBackoff = new BackoffPolicy({ initialDelayMs: 100, multiplier: 2, maxDelayMs: 2000, group: 'lease' });
 
 /** Client options with defaults applied. */
 export interface ClientConfig {

@@ -13,6 +13,7 @@
  */
 import type { Clock } from '../clock.ts';
 import { EtcdLeaseInvalidError, type IEvent, type IRequestOp } from 'etcd3';
+import { EtcdRetryBackoff } from './config.ts';
 import { LeaseError, LeaseUnavailableError } from './errors.ts';
 import type { EtcdConnection } from './etcd-connection.ts';
 import type { LeasePort, ReadResult, StoredKey } from './port.ts';
@@ -185,7 +186,7 @@ export class EtcdLeasePort implements LeasePort {
       } catch (error) {
         if (error instanceof LeaseError && !error.retryable) throw error;
         failures++;
-        await this.#clock.sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), signal);
+        await this.#clock.sleep(EtcdRetryBackoff.delayAfterFailures(failures), signal);
       }
     }
   }
@@ -224,7 +225,7 @@ export class EtcdLeasePort implements LeasePort {
         // Resume from "now" and re-read everything once the new watch is in place.
         from = undefined;
         failures++;
-        await this.#clock.sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), signal);
+        await this.#clock.sleep(EtcdRetryBackoff.delayAfterFailures(failures), signal);
       }
     };
     run().catch(() => undefined);

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
+import { EtcdRetryBackoff } from './config.ts';
 import { LeaseError } from './errors.ts';
 import type { LeasePort } from './port.ts';
 import type { LeaseHolder, LeaseObservation } from './types.ts';
@@ -89,7 +90,7 @@ export async function* observeLease(port: LeasePort, clock: Clock, name: string,
       } catch (error) {
         if (!(error instanceof LeaseError) || !error.retryable) throw error;
         failures++;
-        await clock.sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), stop.signal).catch(() => undefined);
+        await clock.sleep(EtcdRetryBackoff.delayAfterFailures(failures), stop.signal).catch(() => undefined);
         continue;
       }
       if (last === undefined) port.watchDir(dir, current.revision + 1n, stop.signal, { onChange: notify, onResync: notify });

@@ -11,9 +11,12 @@
  * - a periodic relist (default every 30 min, jittered) diffed against the store, so
  *   even a missed event is repaired, without spurious updates for unchanged objects;
  * - 410 Gone / Expired relists at once; every other error backs off exponentially
- *   with full jitter (0.8 s doubling to 30 s), never giving up and never storming;
+ *   with equal jitter (0.8 s doubling to 30 s), never giving up and never storming;
  * - frozen cached objects, optional `managedFields` dropping, indexes;
  * - `hasSynced()` for gating reconciles and readiness.
+ *
+ * The loop's state (list or watch, failures in a row, next relist) is data moved by a
+ * pure step function (loop.ts); this class does the I/O around it.
  *
  * Handlers run synchronously in event order; they should only enqueue keys.
  *
@@ -22,12 +25,14 @@
  */
 import type { Clock } from '../../legos/clock.ts';
 import { SystemClock } from '../../legos/clock.ts';
+import { BackoffPolicy, MAX_TIMER_DELAY_MS } from '../../legos/retry.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { KubeApiError } from '../../kube/errors.ts';
 import type { ResourceType } from '../../kube/resources.ts';
 import type { KubeObject } from '../../kube/types.ts';
 import { watchEvents } from '../../kube/watch.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { initialLoopState, listDue, stepLoop, watchBudgetSeconds } from './loop.ts';
 import { Store, type Delta, type IndexFunc } from './store.ts';
 
 export interface EventHandler<T extends KubeObject> {
@@ -43,17 +48,17 @@ export interface InformerOptions<T extends KubeObject> {
   readonly labelSelector?: string | undefined;
   readonly fieldSelector?: string | undefined;
   readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
-  /** Drop `metadata.managedFields` before caching (default true: it is most of an object's size). */
+  /** Drop `metadata.managedFields` before caching (it is most of an object's size). @default true */
   readonly dropManagedFields?: boolean;
-  /** Server-side watch timeout range in seconds (default [300, 600]). */
+  /** Server-side watch timeout range, seconds. @default [300, 600] */
   readonly watchTimeoutSeconds?: readonly [number, number];
-  /** Abandon a watch that delivered nothing for this long (default 150,000 ms). */
+  /** Abandon a watch that delivered nothing for this long, ms. @default 150000 */
   readonly silenceTimeoutMs?: number;
-  /** Relist and diff this often (default 1,800,000 ms, ±10 % jitter; 0 disables). */
+  /** Relist and diff this often, ms (±10 % jitter; 0 disables). @default 1800000 */
   readonly relistPeriodMs?: number;
-  /** Reconnect backoff bounds (default 800 ms to 30,000 ms). */
+  /** Reconnect backoff bounds, ms (doubling, equal jitter). @default { initialMs: 800, maxMs: 30000 } */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
-  /** Page size of lists (default 500). */
+  /** Page size of lists. @default 500 */
   readonly pageSize?: number;
   readonly clock?: Clock;
   readonly random?: () => number;
@@ -124,41 +129,32 @@ export class Informer<T extends KubeObject = KubeObject> {
   async start(signal: AbortSignal): Promise<void> {
     if (this.started) throw new Error('Informer.start called twice');
     this.started = true;
-    const backoff = this.options.backoff ?? { initialMs: 800, maxMs: 30_000 };
-    let failures = 0;
-    let needList = true;
-    let relistAt = 0;
+    const bounds = this.options.backoff ?? { initialMs: 800, maxMs: 30_000 };
+    const backoff = new BackoffPolicy({ initialDelayMs: bounds.initialMs, multiplier: 2, maxDelayMs: Math.min(bounds.maxMs, MAX_TIMER_DELAY_MS), jitter: 'equal', random: () => this.random() });
+    let state = initialLoopState;
     while (!signal.aborted) {
       try {
-        if (needList || (this.relistPeriod() > 0 && this.clock.monotonic() >= relistAt)) {
+        if (listDue(state, this.clock.monotonic(), this.relistPeriod())) {
           await this.list(signal);
-          needList = false;
-          failures = 0;
-          relistAt = this.clock.monotonic() + this.relistPeriod() * (0.9 + 0.2 * this.random());
+          state = stepLoop(state, { type: 'listed', at: this.clock.monotonic(), relistPeriodMs: this.relistPeriod(), jitter: this.random() });
         }
-        const untilRelist = this.relistPeriod() > 0 ? Math.max(1, Math.floor((relistAt - this.clock.monotonic()) / 1000)) : Infinity;
         const opened = this.clock.monotonic();
-        const delivered = await this.watch(signal, untilRelist);
-        // A watch that ends at once without delivering anything is a failure in disguise.
-        if (delivered === 0 && this.clock.monotonic() - opened < 1000) failures++;
-        else failures = 0;
+        const delivered = await this.watch(signal, watchBudgetSeconds(state, opened, this.relistPeriod()));
+        state = stepLoop(state, { type: 'watchEnded', delivered, durationMs: this.clock.monotonic() - opened });
       } catch (error) {
         if (signal.aborted) break;
         if (error instanceof KubeApiError && (error.code === 410 || error.reason === 'Expired' || error.reason === 'Gone')) {
           this.stats.goneRelists++;
           this.log.info({ event: 'watch_expired', resourceVersion: this.resourceVersion }, 'resourceVersion too old; relisting');
-          needList = true;
-          failures = Math.min(failures, 1);
+          state = stepLoop(state, { type: 'expired' });
         } else {
           this.stats.errors++;
-          failures++;
-          this.log.warn({ event: 'watch_error', err: error instanceof Error ? error.message : String(error), failures }, 'list/watch failed; retrying');
+          state = stepLoop(state, { type: 'failed' });
+          this.log.warn({ event: 'watch_error', err: error instanceof Error ? error.message : String(error), failures: state.failures }, 'list/watch failed; retrying');
         }
       }
-      if (failures > 0 && !signal.aborted) {
-        const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 30));
-        const delay = ceiling / 2 + (this.random() * ceiling) / 2;
-        await this.clock.sleep(delay, signal).catch(() => undefined);
+      if (state.failures > 0 && !signal.aborted) {
+        await this.clock.sleep(backoff.delayAfterFailures(state.failures), signal).catch(() => undefined);
       }
     }
   }

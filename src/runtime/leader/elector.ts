@@ -43,8 +43,11 @@ export interface ElectorOptions {
   readonly name?: string;
   /** Unique identity of this candidate (default `<hostname>_<uuid>`). */
   readonly identity?: string;
+  /** How long a Lease is valid after its last renewal, ms. @default 3000 */
   readonly leaseDurationMs?: number;
+  /** How long the leader keeps trying to renew before it steps down, ms. @default 2000 */
   readonly renewDeadlineMs?: number;
+  /** Pause between two attempts to acquire or renew, ms. @default 500 */
   readonly retryPeriodMs?: number;
   /** Reads the last published fencing epoch (0 when none); used so epochs never go back. */
   readonly readMinEpoch?: () => Promise<number>;

@@ -19,6 +19,7 @@
  * agents, people and other controllers); if the parameter ConfigMap is deleted, the
  * binding denies every fenced write until `deploy/manifests` is applied again.
  */
+import { SystemClock, type Clock } from '../../legos/clock.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { KubeApiError } from '../../kube/errors.ts';
 import { Resources } from '../../kube/resources.ts';
@@ -27,6 +28,8 @@ import type { KubeObject } from '../../kube/types.ts';
 export const EpochAnnotation = 'manyfold.dev/epoch';
 export const FencingConfigMap = 'manyfold-fencing';
 export const FencingPolicyName = 'manyfold-fencing';
+/** Pause between two probes of {@link awaitFencingEffective}, ms. */
+const PROBE_INTERVAL_MS = 50;
 /** Every admission policy that fences the operator's writes (deploy/manifests/fencing-policy.yaml). */
 export const FencingPolicies: ReadonlySet<string> = new Set([FencingPolicyName, 'manyfold-fencing-heartbeats']);
 
@@ -92,9 +95,19 @@ export async function publishEpoch(
  */
 export async function awaitFencingEffective(
   client: KubeClient,
-  options: { namespace: string; epoch: number; fieldManager: string; timeoutMs?: number; signal?: AbortSignal },
+  options: {
+    namespace: string;
+    epoch: number;
+    fieldManager: string;
+    /** How long to wait for enforcement, ms. @default 10000 */
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    /** Time for the deadline and the pauses between probes. @default SystemClock */
+    clock?: Clock;
+  },
 ): Promise<number> {
-  const started = Date.now();
+  const clock = options.clock ?? SystemClock;
+  const started = clock.monotonic();
   const deadline = started + (options.timeoutMs ?? 10_000);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -107,17 +120,16 @@ export async function awaitFencingEffective(
         { fieldManager: `${options.fieldManager}-probe`, dryRun: true, ...(options.signal ? { signal: options.signal } : {}) },
       );
     } catch (error) {
-      if (isFencingRejection(error)) return Date.now() - started;
+      if (isFencingRejection(error)) return clock.monotonic() - started;
       throw error;
     }
-    if (Date.now() > deadline) {
+    if (clock.monotonic() > deadline) {
       throw new Error(
         `the API server does not enforce fencing epoch ${options.epoch} after ${attempt} probes: is the ValidatingAdmissionPolicy ` +
           `'${FencingPolicyName}' (deploy/manifests/fencing-policy.yaml) installed and bound?`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error('aborted');
+    await clock.sleep(PROBE_INTERVAL_MS, options.signal);
   }
 }
 

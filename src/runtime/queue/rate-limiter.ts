@@ -17,6 +17,8 @@
  * the base delay again.
  */
 import type { Clock } from '../../legos/clock.ts';
+import { BoundedMap } from '../../legos/bounded-map.ts';
+import { BackoffPolicy, MAX_TIMER_DELAY_MS } from '../../legos/retry.ts';
 import { TokenBucket } from '../../legos/token-bucket.ts';
 
 /** Decides how long a key waits before its next retry. */
@@ -31,15 +33,17 @@ export interface RateLimiter<K extends string = string> {
 
 /** Options for {@link ExponentialFailureRateLimiter}. */
 export interface ExponentialFailureOptions {
-  /** Delay after the first failure, in ms; default 5. */
+  /** Delay after the first failure, in ms. @default 5 */
   readonly baseDelayMs?: number | undefined;
-  /** Largest delay, in ms; default 1,000,000 (1000 s). */
+  /** Largest delay, in ms. @default 1000000 (1000 s) */
   readonly maxDelayMs?: number | undefined;
   /**
-   * Most keys tracked at once; default 100,000. When full, the key tracked longest is
-   * dropped (its backoff restarts from the base delay) and `evicted` counts it.
+   * Most keys tracked at once; default 100,000. When full, the key that failed least
+   * recently is dropped (its backoff restarts from the base delay) and `evicted` counts it.
    */
   readonly maxTrackedKeys?: number | undefined;
+  /** Told each dropped key (an eviction metric, say). */
+  readonly onEvict?: ((key: string) => void) | undefined;
 }
 
 /**
@@ -54,8 +58,8 @@ export class ExponentialFailureRateLimiter<K extends string = string> implements
   readonly maxDelayMs: number;
   /** Most keys tracked at once. */
   readonly maxTrackedKeys: number;
-  readonly #failures = new Map<K, number>();
-  #evicted = 0;
+  readonly #failures: BoundedMap<K, number>;
+  readonly #backoff: BackoffPolicy;
 
   constructor(options: ExponentialFailureOptions = {}) {
     this.baseDelayMs = options.baseDelayMs ?? 5;
@@ -64,19 +68,14 @@ export class ExponentialFailureRateLimiter<K extends string = string> implements
     if (!(this.baseDelayMs > 0 && Number.isFinite(this.baseDelayMs))) throw new RangeError('baseDelayMs must be finite and > 0');
     if (!(this.maxDelayMs >= this.baseDelayMs && Number.isFinite(this.maxDelayMs))) throw new RangeError('maxDelayMs must be finite and >= baseDelayMs');
     if (!(Number.isInteger(this.maxTrackedKeys) && this.maxTrackedKeys >= 1)) throw new RangeError('maxTrackedKeys must be an integer >= 1');
+    this.#failures = new BoundedMap<K, number>({ max: this.maxTrackedKeys, onEvict: options.onEvict });
+    this.#backoff = new BackoffPolicy({ initialDelayMs: this.baseDelayMs, multiplier: 2, maxDelayMs: Math.min(this.maxDelayMs, MAX_TIMER_DELAY_MS) });
   }
 
   when(key: K): number {
-    const failures = this.#failures.get(key);
-    if (failures === undefined && this.#failures.size >= this.maxTrackedKeys) {
-      const oldest = this.#failures.keys().next();
-      if (!oldest.done) this.#failures.delete(oldest.value);
-      this.#evicted++;
-    }
-    const exponent = failures ?? 0;
-    this.#failures.set(key, exponent + 1);
-    // 2^1024 is Infinity, so the min() below caps any exponent; no overflow to guard.
-    return Math.min(this.baseDelayMs * 2 ** exponent, this.maxDelayMs);
+    const failures = (this.#failures.get(key) ?? 0) + 1;
+    this.#failures.set(key, failures);
+    return this.#backoff.delayAfterFailures(failures);
   }
 
   forget(key: K): void {
@@ -92,9 +91,14 @@ export class ExponentialFailureRateLimiter<K extends string = string> implements
     return this.#failures.size;
   }
 
+  /** The per-key failure counts, as a bounded memory (size and evictions, for metrics). */
+  get memory(): { readonly size: number; readonly evictions: number } {
+    return this.#failures;
+  }
+
   /** Keys dropped because `maxTrackedKeys` was reached (a counter since creation). */
   get evicted(): number {
-    return this.#evicted;
+    return this.#failures.evictions;
   }
 }
 
@@ -164,6 +168,8 @@ export class MaxOfRateLimiter<K extends string = string> implements RateLimiter<
  */
 export function defaultControllerRateLimiter<K extends string = string>(options: {
   readonly clock: Pick<Clock, 'monotonic'>;
+  /** The per-key limiter to use (to read its memory, say). @default a new {@link ExponentialFailureRateLimiter} with its defaults */
+  readonly perKey?: ExponentialFailureRateLimiter<K> | undefined;
 }): MaxOfRateLimiter<K> {
-  return new MaxOfRateLimiter<K>([new ExponentialFailureRateLimiter<K>(), new BucketRateLimiter<K>({ clock: options.clock })]);
+  return new MaxOfRateLimiter<K>([options.perKey ?? new ExponentialFailureRateLimiter<K>(), new BucketRateLimiter<K>({ clock: options.clock })]);
 }

@@ -45,7 +45,7 @@ class FakeReconciler {
         finish: (outcome) => {
           this.running.delete(key);
           if (outcome === 'success') resolve();
-          else if (outcome === 'requeueAfter') resolve({ requeueAfter: 50 });
+          else if (outcome === 'requeueAfter') resolve({ requeueAfterMs: 50 });
           // A rejection that is not an Error, on purpose: the pool must cope with it.
           // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
           else if (outcome === 'weird') reject(Object.assign(Object.create(null) as object, { not: 'an error' }));

@@ -5,8 +5,8 @@
  * level-triggered; retry policy lives here, in one place.
  *
  * Outcomes:
- * - returns (no `requeueAfter`, or `requeueAfter <= 0`): `forget` → `success`;
- * - returns `{ requeueAfter: ms }` with ms > 0: `forget`, `addAfter(key, ms)` →
+ * - returns (no `requeueAfterMs`, or `requeueAfterMs <= 0`): `forget` → `success`;
+ * - returns `{ requeueAfterMs: ms }` with ms > 0: `forget`, `addAfter(key, ms)` →
  *   `requeue_after`;
  * - throws, and the injected `classify(error)` says
  *   - `'immediate'` (a conflict: the next read sees the new resourceVersion): add again at
@@ -46,7 +46,8 @@ const MAX_STREAKS = 100_000;
 
 /** What a reconcile returns: optionally, when to look at the key again (ms). */
 export interface ReconcileResult {
-  readonly requeueAfter?: number | undefined;
+  /** Look at the key again after this many ms (undefined or <= 0: only on a change). */
+  readonly requeueAfterMs?: number | undefined;
 }
 
 /** A controller's reconcile: one key in, a result or a thrown error out. */
@@ -58,15 +59,15 @@ export interface WorkerPoolOptions<K extends string> {
   readonly reconcile: ReconcileFn<K>;
   /** How a thrown error is retried (see the module header); usually `KubeApiError.retry`. */
   readonly classify: (error: unknown) => RetryClass;
-  /** The shortest wait before a `'backoff'` retry of a thrown error, in ms (a server's `Retry-After`); default none. */
+  /** The shortest wait before a `'backoff'` retry of a thrown error, in ms (a server's `Retry-After`). @default none */
   readonly retryAfterMs?: ((error: unknown) => number | undefined) | undefined;
   /** Monotonic time for durations and the drain timeout. */
   readonly clock: Clock;
-  /** Reconciles running at once; integer in [1, 1024]; default 1. */
+  /** Reconciles running at once; integer in [1, 1024]. @default 1 */
   readonly concurrency?: number | undefined;
-  /** Consecutive immediate retries of one key before it backs off; default 5. */
+  /** Consecutive immediate retries of one key before it backs off. @default 5 */
   readonly maxImmediateRetries?: number | undefined;
-  /** How long `stop()` waits for in-flight reconciles by default, in ms; default 30,000. */
+  /** How long `stop()` waits for in-flight reconciles by default, in ms. @default 30000 */
   readonly drainTimeoutMs?: number | undefined;
   readonly metrics?: ReconcileMetrics | undefined;
   /** Every failed reconcile, with how it is being retried (for logs). Must not throw; if it does, it is ignored. */
@@ -77,7 +78,7 @@ export interface WorkerPoolOptions<K extends string> {
 
 /** Options for {@link WorkerPool.stop}. */
 export interface StopOptions {
-  /** Longest wait for in-flight reconciles, in ms; default the pool's `drainTimeoutMs`. */
+  /** Longest wait for in-flight reconciles, in ms. @default the pool's `drainTimeoutMs` */
   readonly timeoutMs?: number | undefined;
   /** Stops waiting when aborted. */
   readonly signal?: AbortSignal | undefined;
@@ -203,7 +204,7 @@ export class WorkerPool<K extends string = string> {
       }
       this.#streaks.delete(key);
       queue.forget(key);
-      const after = result?.requeueAfter;
+      const after = result?.requeueAfterMs;
       if (after !== undefined && after > 0) {
         queue.addAfter(key, after);
         outcome = 'requeue_after';

@@ -1,0 +1,120 @@
+/**
+ * The manager's shared informers and the read-only {@link Cache} over them: one informer
+ * per (type, namespace, label selector, field selector), created on first request
+ * (only before start), started together, on every replica, so a new leader starts with
+ * a warm cache.
+ *
+ * Limitations: informers cannot be added once started (a controller that needs another
+ * kind must declare it before the manager starts).
+ */
+import type { Clock } from '../legos/clock.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { apiVersionOf, type ResourceType } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
+import type { Cache, InformerSelector } from './controller.ts';
+import { Informer } from './informer/informer.ts';
+import type { Logger } from './log.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import type { Runnable } from './runnable.ts';
+
+export interface CachesOptions {
+  readonly client: KubeClient;
+  /** Watch only this namespace ('' or undefined: all namespaces). */
+  readonly namespace?: string | undefined;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Informer tuning shared by all informers (tests shorten the watchdog). */
+  readonly informer?: { silenceTimeoutMs?: number; relistPeriodMs?: number } | undefined;
+}
+
+function typeKey(type: ResourceType): string {
+  return `${apiVersionOf(type)}/${type.plural}`;
+}
+
+export class Caches implements Runnable {
+  readonly #options: CachesOptions;
+  readonly #informers = new Map<string, Informer>();
+  #started = false;
+
+  constructor(options: CachesOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The shared informer for `type` and `selector` (created on first use; started with
+   * the caches). Without a selector namespace, namespaced types are watched in the
+   * caches' namespace (all namespaces when it has none).
+   */
+  informer<T extends KubeObject = KubeObject>(type: ResourceType, selector: InformerSelector = {}): Informer<T> {
+    const namespace = type.namespaced ? (selector.namespace ?? this.#options.namespace) : undefined;
+    const key = `${typeKey(type)}|${namespace ?? ''}|${selector.labelSelector ?? ''}|${selector.fieldSelector ?? ''}`;
+    let informer = this.#informers.get(key);
+    if (!informer) {
+      if (this.#started) throw new Error(`informer for ${key} requested after the manager started`);
+      const tuning = this.#options.informer;
+      informer = new Informer({
+        client: this.#options.client,
+        type,
+        namespace,
+        labelSelector: selector.labelSelector,
+        fieldSelector: selector.fieldSelector,
+        log: this.#options.log,
+        clock: this.#options.clock,
+        ...(tuning?.silenceTimeoutMs ? { silenceTimeoutMs: tuning.silenceTimeoutMs } : {}),
+        ...(tuning?.relistPeriodMs ? { relistPeriodMs: tuning.relistPeriodMs } : {}),
+      });
+      this.#informers.set(key, informer);
+    }
+    return informer as unknown as Informer<T>;
+  }
+
+  /** Read access to every informer's store. */
+  readonly cache: Cache = {
+    get: <T extends KubeObject>(type: ResourceType, key: string, selector?: InformerSelector) => this.informer<T>(type, selector).store.get(key),
+    list: <T extends KubeObject>(type: ResourceType, options: { namespace?: string; index?: { name: string; value: string }; selector?: InformerSelector } = {}) => {
+      const store = this.informer<T>(type, options.selector).store;
+      if (options.index) return store.byIndex(options.index.name, options.index.value).filter((o) => !options.namespace || o.metadata.namespace === options.namespace);
+      return options.namespace ? store.byIndex('namespace', options.namespace) : store.list();
+    },
+  };
+
+  /** Informers that have not synced yet, with their list/error counts (diagnostics). */
+  unsynced(): string[] {
+    return [...this.#informers.entries()].filter(([, i]) => !i.hasSynced()).map(([k, i]) => `${k} (lists ${i.stats.lists}, errors ${i.stats.errors})`);
+  }
+
+  /** Keys (`apiVersion/plural|namespace|labels|fields`) of the informers that have not synced yet. */
+  pending(): string[] {
+    return [...this.#informers.entries()].filter(([, i]) => !i.hasSynced()).map(([k]) => k);
+  }
+
+  /** True when every informer has synced. */
+  ready(): boolean {
+    return [...this.#informers.values()].every((i) => i.hasSynced());
+  }
+
+  /** Resolves once every informer has synced (rejects when `signal` aborts first). */
+  async waitForSync(signal: AbortSignal): Promise<void> {
+    await Promise.all([...this.#informers.values()].map((i) => i.waitForSync(signal)));
+  }
+
+  /** Counts every informer's objects and events in `metrics` (call once, before start). */
+  instrument(metrics: OperatorMetrics): void {
+    for (const [key, informer] of this.#informers) {
+      const resource = key.split('|').filter(Boolean).join(' ');
+      const count = () => metrics.informerObjects.set({ resource }, informer.store.size);
+      count();
+      informer.addHandler({
+        onAdd: () => (metrics.informerEvents.inc({ resource }), count()),
+        onUpdate: () => metrics.informerEvents.inc({ resource }),
+        onDelete: () => (metrics.informerEvents.inc({ resource }), count()),
+      });
+    }
+  }
+
+  /** Runs every informer until `signal` aborts. No informer can be added from now on. */
+  async start(signal: AbortSignal): Promise<void> {
+    this.#started = true;
+    await Promise.all([...this.#informers.values()].map((i) => i.start(signal)));
+  }
+}
