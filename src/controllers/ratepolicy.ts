@@ -139,7 +139,8 @@ export function ratePolicyController(options: RatePolicyControllerOptions): Cont
       labelWatch(Resources.Lease, POLICY_LABEL),
       { type: Resources.Pod, map: (pod, cache) => policiesSelecting(pod, cache.list<PolicyObject>(RatePolicyType, { namespace: pod.metadata.namespace ?? '' })) },
     ],
-    metrics: (registry) => {
+    memories: { ratepolicy_written_shares: written, ratepolicy_metric_limits: metrics.limits },
+    metrics: ({ registry }) => {
       metrics.share = domainGauge(registry, { name: 'ratepolicy_share_rps', help: "Each Ready replica's even share of a RatePolicy limit, requests per second", labelNames: ['namespace', 'name', 'limit'] });
       metrics.replicas = domainGauge(registry, { name: 'ratepolicy_replicas', help: 'Ready replicas a RatePolicy splits its Global limits over', labelNames: ['namespace', 'name'] });
     },
