@@ -51,10 +51,10 @@ function send(): void {
 let stopping = false;
 const latencies: number[] = [];
 
-/** Paced sending at `want` requests/s (or as fast as admitted when want is Infinity). */
-async function loop(decide: () => Promise<boolean>): Promise<void> {
+/** Paced sending at `want` requests/s (or as fast as admitted when want is Infinity), until `until()`. */
+async function loop(decide: () => Promise<boolean>, until: () => boolean = () => false): Promise<void> {
   let next = performance.now();
-  while (!stopping) {
+  while (!stopping && !until()) {
     if (Number.isFinite(want)) {
       next += 1000 / Math.max(0.1, want);
       const wait = next - performance.now();
@@ -110,5 +110,17 @@ if (values.mode === 'gubernator') {
     void limiter.close().then(() => process.exit(0));
   });
   out({ event: 'started', rps: limiter.share().requestsPerSecond });
-  await loop(() => (Number.isFinite(want) ? Promise.resolve(limiter.tryTake('k')) : limiter.take('k', 1, { maxWaitMs: 250 })));
+  // as fast as admitted: every token the bucket holds goes out at once, then a short nap
+  while (!stopping) {
+    if (Number.isFinite(want)) {
+      await loop(() => Promise.resolve(limiter.tryTake('k')), () => !Number.isFinite(want));
+      continue;
+    }
+    let sent = 0;
+    while (inFlight < 64 && limiter.tryTake('k')) {
+      send();
+      sent++;
+    }
+    await new Promise((r) => setTimeout(r, sent === 0 ? 2 : 0));
+  }
 }

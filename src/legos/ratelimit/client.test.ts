@@ -67,7 +67,7 @@ describe('createRateLimiter', () => {
     const clock = new ManualClock({ wallMs: T0 });
     const transport = new FakeTransport(clock, doc(1, [10, 5]));
     const registry = new Registry();
-    const limiter = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport, clock, log: silent, registry });
+    const limiter = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport, clock, log: silent, registry, closeTimeoutMs: 0 });
     expect(Array.from({ length: 10 }, () => limiter.tryTake('c')).filter(Boolean)).toHaveLength(5);
     expect(limiter.retryAfterSeconds('c')).toBe(1);
     await run(clock, 50);
@@ -89,8 +89,8 @@ describe('createRateLimiter', () => {
 
   it('reports demand in Demand mode when it moved by more than 10 %', async () => {
     const clock = new ManualClock({ wallMs: T0 });
-    const transport = new FakeTransport(clock, doc(1, [100, 10], 'Demand'));
-    const limiter = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport, clock, log: silent });
+    const transport = new FakeTransport(clock, doc(1, [100, 100], 'Demand'));
+    const limiter = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport, clock, log: silent, closeTimeoutMs: 0 });
     await run(clock, 20);
     expect(transport.reports).toHaveLength(1);
     for (let second = 0; second < 3; second++) {
@@ -106,12 +106,34 @@ describe('createRateLimiter', () => {
   it('with nothing published, applies the fallback and picks the shares up when they appear', async () => {
     const clock = new ManualClock({ wallMs: T0 });
     const transport = new FakeTransport(clock, undefined);
-    const limiter = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport, clock, log: silent });
+    const limiter = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport, clock, log: silent, closeTimeoutMs: 0 });
     expect(limiter.tryTake('k')).toBe(false);
     expect(limiter.share().state).toBe('waiting');
     await flush();
     transport.push?.(doc(1, [10, 5]));
     expect(limiter.tryTake('k')).toBe(true);
     await limiter.close();
+  });
+
+  it('close() waits for the version that takes its share away, acknowledges it, and gives up after closeTimeoutMs', async () => {
+    const clock = new ManualClock({ wallMs: T0 });
+    const transport = new FakeTransport(clock, doc(1, [10, 5]));
+    const limiter = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport, clock, log: silent, closeTimeoutMs: 3000 });
+    await run(clock, 20);
+    let done = false;
+    const closing = limiter.close().then(() => (done = true));
+    await run(clock, 500);
+    expect(done).toBe(false);
+    transport.push?.({ ...doc(2, [0, 0]), replicas: {} });
+    await closing;
+    expect(transport.reports.at(-1)?.report.version).toBe(2);
+    const other = await createRateLimiter({ namespace: 'ns', policy: 'p', limit: 'calls', podName: 'pod-a', transport: new FakeTransport(clock, doc(1, [10, 5])), clock, log: silent, closeTimeoutMs: 1000 });
+    let gaveUp = false;
+    const giving = other.close().then(() => (gaveUp = true));
+    await run(clock, 900);
+    expect(gaveUp).toBe(false);
+    await run(clock, 200);
+    await giving;
+    expect(gaveUp).toBe(true);
   });
 });

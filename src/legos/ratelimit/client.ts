@@ -78,6 +78,13 @@ export interface RateLimiterOptions {
   readonly registry?: Registry | undefined;
   /** How long `createRateLimiter` waits for the first read, ms. Default 10,000. */
   readonly startTimeoutMs?: number | undefined;
+  /**
+   * How long `close()` waits for a version that no longer grants this pod anything (the
+   * operator publishes one once the pod is not Ready or is being deleted), so that its
+   * acknowledgement returns the share to the others at once instead of after the lapse.
+   * Default 3,000 ms; 0 closes at once.
+   */
+  readonly closeTimeoutMs?: number | undefined;
 }
 
 /** A running limiter. */
@@ -90,7 +97,10 @@ export interface RateLimiter {
   retryAfterSeconds(key: string, n?: number): number;
   /** The share enforced now. */
   share(): ShareInForce;
-  /** Stops watching and reporting (after a last report when one is pending). */
+  /**
+   * Stops watching and reporting: waits up to `closeTimeoutMs` for a version without this
+   * pod's grant, then writes a last report when one is pending. Call it on SIGTERM.
+   */
   close(): Promise<void>;
 }
 
@@ -136,10 +146,17 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
   let reported = -1;
   let reportedDemand = 0;
   let lastWrite = Number.NEGATIVE_INFINITY;
+  // cuts the report loop's sleep short when a version arrives (acknowledgements are on the transition's critical path)
+  let kick = new AbortController();
+  const docWaiters = new Set<() => void>();
   const onDocument = (doc: SharesDocument | undefined) => {
     if (doc === undefined) return;
     core.applyDocument(doc);
-    if (doc.version > received) received = doc.version;
+    if (doc.version > received) {
+      received = doc.version;
+      kick.abort();
+    }
+    for (const wake of docWaiters) wake();
   };
 
   // first read
@@ -217,8 +234,9 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
           log.warn({ event: 'report_failed', err: error }, 'writing the report failed');
         }
       }
-      const wait = Math.max(10, Math.min(interval / 4, lastWrite + interval - clock.monotonic()));
-      await clock.sleep(wait, stop.signal).catch(() => undefined);
+      const wait = received > reported ? Math.max(1, lastWrite + interval - clock.monotonic()) : interval / 4;
+      if (kick.signal.aborted) kick = new AbortController();
+      await clock.sleep(wait, AbortSignal.any([stop.signal, kick.signal])).catch(() => undefined);
     }
   })();
 
@@ -234,6 +252,17 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
     share: () => core.share(),
     close: () =>
       (closed ??= (async () => {
+        // A pod that goes away holds its share until it acknowledges a version without it (or that lapses):
+        // wait, briefly, for the operator to publish one, so the others get the share back in one round trip.
+        const deadline = clock.monotonic() + (options.closeTimeoutMs ?? 3000);
+        const released = () => core.document !== undefined && (core.document.replicas[podName]?.[options.limit]?.[0] ?? 0) === 0;
+        while (!released() && clock.monotonic() < deadline) {
+          const wake = new AbortController();
+          const onDoc = () => wake.abort();
+          docWaiters.add(onDoc);
+          await clock.sleep(deadline - clock.monotonic(), wake.signal).catch(() => undefined);
+          docWaiters.delete(onDoc);
+        }
         stop.abort();
         await Promise.allSettled([watchLoop, reportLoop]);
         if (received > reported) {

@@ -157,4 +157,15 @@ describe('RateLimiterCore', () => {
     clock.advance(1000);
     expect(core.demand()).toBe(0);
   });
+
+  it('a throttled replica asks for at least twice its share (it sends only what it is admitted)', () => {
+    const { clock, core } = setup();
+    core.applyDocument(doc({ grant: [10, 10] }));
+    for (let i = 0; i < 5; i++) core.tryTake('k');
+    clock.advance(1000);
+    expect(core.demand()).toBe(5); // not throttled: what it asked
+    for (let i = 0; i < 12; i++) core.tryTake('k');
+    clock.advance(1000);
+    expect(core.demand()).toBe(20); // refused twice: 2 × 10
+  });
 });

@@ -107,6 +107,8 @@ export class RateLimiterCore {
   #window = 0;
   #busiest = 0;
   #busiestLast = 0;
+  #throttled = false;
+  #throttledLast = false;
   /** Counters, for metrics. */
   readonly stats = { admitted: 0, denied: 0, evictions: 0, lapses: 0 };
 
@@ -160,6 +162,7 @@ export class RateLimiterCore {
       return true;
     }
     this.stats.denied++;
+    this.#throttled = true;
     return false;
   }
 
@@ -197,12 +200,14 @@ export class RateLimiterCore {
         // nothing admitted now: wait for a share change (or the deadline)
         if (now >= deadline || (this.#share.requestsPerSecond > 0 && n > this.#share.burst)) {
           this.stats.denied++;
+          this.#throttled = true;
           return false;
         }
         await this.#shareChangeOrTimeout(deadline - now, options.signal);
         continue;
       }
       const wait = entry.bucket.delayFor(n);
+      if (wait > 0) this.#throttled = true; // asked for more than the share gives right now
       if (wait === Number.POSITIVE_INFINITY || now + wait > deadline) {
         this.stats.denied++;
         return false;
@@ -214,17 +219,27 @@ export class RateLimiterCore {
     }
   }
 
-  /** Demand in requests/s: the busiest key's requests per second over the last complete window. */
+  /**
+   * Demand in requests/s: the busiest key's requests per second (admitted or not) over
+   * the last complete window — and, when requests were refused or made to wait in that
+   * window, at least twice the share in force: a client that sends as fast as it is
+   * admitted asks only for what it gets, so a throttled replica says it wants more,
+   * and Demand shares grow towards what is spare in a few rounds.
+   */
   demand(): number {
     this.#rollWindow(this.#clock.monotonic());
-    return (this.#busiestLast * 1000) / this.#windowMs;
+    const asked = (this.#busiestLast * 1000) / this.#windowMs;
+    return this.#throttledLast ? Math.max(asked, 2 * this.#share.requestsPerSecond) : asked;
   }
 
   #rollWindow(now: number): number {
     const window = Math.floor(now / this.#windowMs);
     if (window !== this.#window) {
-      this.#busiestLast = window === this.#window + 1 ? this.#busiest : 0;
+      const consecutive = window === this.#window + 1;
+      this.#busiestLast = consecutive ? this.#busiest : 0;
+      this.#throttledLast = consecutive && this.#throttled;
       this.#busiest = 0;
+      this.#throttled = false;
       this.#window = window;
     }
     return window;
