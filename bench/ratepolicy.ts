@@ -51,9 +51,10 @@ const WINDOW_LIMIT = LIMIT / 10;
 const clientScript = fileURLToPath(new URL('./support/ratepolicy-client.ts', import.meta.url));
 const NS = 'bench-rpol';
 
-/** Arrivals per 100 ms window. */
+/** Arrivals per 100 ms window (and, in `admitted`, the clients' own admissions per window). */
 class Counter {
   readonly windows = new Map<number, number>();
+  readonly admitted = new Map<number, number>();
   private readonly server = createServer((req, res) => {
     const w = Math.floor(Date.now() / 100);
     this.windows.set(w, (this.windows.get(w) ?? 0) + 1);
@@ -69,10 +70,11 @@ class Counter {
     this.server.closeAllConnections();
     this.server.close();
   }
-  /** Counts of every window in [from, to) (ms), zeros included. */
-  range(from: number, to: number): number[] {
+  /** Counts of every window in [from, to) (ms), zeros included: arrivals, or the clients' admissions. */
+  range(from: number, to: number, of: 'arrivals' | 'admissions' = 'arrivals'): number[] {
+    const source = of === 'arrivals' ? this.windows : this.admitted;
     const out: number[] = [];
-    for (let w = Math.floor(from / 100); w < Math.floor(to / 100); w++) out.push(this.windows.get(w) ?? 0);
+    for (let w = Math.floor(from / 100); w < Math.floor(to / 100); w++) out.push(source.get(w) ?? 0);
     return out;
   }
 }
@@ -94,16 +96,19 @@ class Clients {
   readonly retired: Client[] = [];
   private readonly ctx: BenchContext;
   private readonly base: string[];
-  constructor(ctx: BenchContext, base: string[]) {
+  private readonly counter: Counter;
+  constructor(ctx: BenchContext, base: string[], counter: Counter) {
     this.ctx = ctx;
     this.base = base;
+    this.counter = counter;
   }
   start(pod: string, extra: string[] = []): Client {
     const child = fork(clientScript, [...this.base, '--pod', pod, ...extra], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     const client: Client = { pod, child, rps: undefined, startedAt: undefined, changes: [], latencies: [] };
     onLines(child.stdout!, (line) => {
       try {
-        const l = JSON.parse(line) as { at: number; event?: string; rps?: number; fallbackRps?: number; ms?: number[] };
+        const l = JSON.parse(line) as { at: number; event?: string; rps?: number; fallbackRps?: number; ms?: number[]; windows?: [number, number][] };
+        for (const [w, c] of l.windows ?? []) this.counter.admitted.set(w, (this.counter.admitted.get(w) ?? 0) + c);
         if (l.event === 'started') client.startedAt = l.at;
         const rps = l.rps ?? l.fallbackRps;
         if (rps !== undefined) {
@@ -181,7 +186,7 @@ async function bodyFor(ctx: BenchContext, n: number, counter: Counter, rows: Row
     metadata: { name, namespace: NS },
     spec: { selector: { matchLabels: { app: name } }, limits: [{ name: 'calls', key: 'k', requestsPerSecond: LIMIT, burst: 20, shareMode }] },
   });
-  const clients = new Clients(ctx, ['--mode', 'manyfold', '--target', counter.url, '--kubeconfig', ctx.cluster.kubeconfig, '--namespace', NS, '--policy', name]);
+  const clients = new Clients(ctx, ['--mode', 'manyfold', '--target', counter.url, '--kubeconfig', ctx.cluster.kubeconfig, '--namespace', NS, '--policy', name], counter);
   ctx.defer(() => clients.stopAll());
   const pods = async () => (await ctx.admin.list<Pod>(Resources.Pod, { namespace: NS, labelSelector: `app=${name}` })).items;
   /** Starts a client for every pod without one (before it is Ready, as an app process would). */
@@ -225,6 +230,7 @@ async function bodyFor(ctx: BenchContext, n: number, counter: Counter, rows: Row
   // from the later of the pod turning Ready and its process's limiter running (an app is up before it is Ready)
   const upFrom = Math.max(state.at, ...state.pods.map((p) => clients.all.get(p)?.startedAt ?? 0));
   const upMs = upDone - upFrom;
+  ctx.log(`N=${n} scale-up: pods Ready seen at +0, limiters up at ${state.pods.map((p) => (clients.all.get(p)?.startedAt ?? 0) - state.at).join(',')} ms, converged at +${upDone - state.at} ms`);
   await sleep(phaseMs, undefined, { signal: ctx.signal });
 
   // scale down: the Deployment picks the pods; their clients stop gracefully once the pods are going
@@ -280,6 +286,7 @@ async function bodyFor(ctx: BenchContext, n: number, counter: Counter, rows: Row
   rows.push(
     ...overshootRows(`N=${n} steady`, steady),
     ...overshootRows(`N=${n} whole run (scale up/down, demand shifts)`, counter.range(from, until)),
+    ...overshootRows(`N=${n} whole run, admissions as the clients count them`, counter.range(from, until - 1500, 'admissions')),
     { metric: `N=${n}: convergence after scale-up ${n}→${n + step} (pod Ready and its limiter up → all shares)`, value: ms(upMs), target: '≤ 2 s', met: upMs <= 2000 },
     { metric: `N=${n}: convergence after scale-down ${n + step}→${n} (pods going → all shares)`, value: ms(downMs), target: '≤ 2 s', met: downMs <= 2000 },
     { metric: `N=${n}: utilisation, half the clients want 20/s — Even`, value: util(evenUtil) },
@@ -317,7 +324,7 @@ async function gubernator(ctx: BenchContext, counter: Counter, rows: Row[], bina
     await sleep(100);
   }
   for (const n of sizes) {
-    const clients = new Clients(ctx, ['--mode', 'gubernator', '--target', counter.url, '--gubernator', base]);
+    const clients = new Clients(ctx, ['--mode', 'gubernator', '--target', counter.url, '--gubernator', base], counter);
     for (let i = 0; i < n; i++) clients.start(`g${n}-${i}`);
     await sleep(3000, undefined, { signal: ctx.signal });
     const from = Date.now();

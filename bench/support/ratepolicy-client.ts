@@ -38,7 +38,15 @@ const out = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stri
 
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 let inFlight = 0;
+/** Admissions per 100 ms window (wall clock), reported every second: the limiter's own view, before delivery jitter. */
+let admitted = new Map<number, number>();
+setInterval(() => {
+  if (admitted.size > 0) out({ event: 'admitted', windows: [...admitted] });
+  admitted = new Map();
+}, 1000).unref();
 function send(): void {
+  const w = Math.floor(Date.now() / 100);
+  admitted.set(w, (admitted.get(w) ?? 0) + 1);
   inFlight++;
   const req = request({ host: target.hostname, port: target.port, path: `/?c=${pod}`, agent }, (res) => {
     res.resume();
@@ -107,6 +115,8 @@ if (values.mode === 'gubernator') {
   const limiter = await createRateLimiter({ kubeconfig: values.kubeconfig, namespace: values.namespace, policy: values.policy ?? '', limit: 'calls', podName: pod, log });
   process.once('SIGTERM', () => {
     stopping = true;
+    if (admitted.size > 0) out({ event: 'admitted', windows: [...admitted] });
+    admitted = new Map();
     void limiter.close().then(() => process.exit(0));
   });
   out({ event: 'started', rps: limiter.share().requestsPerSecond });

@@ -222,14 +222,15 @@ export class RateLimiterCore {
   /**
    * Demand in requests/s: the busiest key's requests per second (admitted or not) over
    * the last complete window — and, when requests were refused or made to wait in that
-   * window, at least twice the share in force: a client that sends as fast as it is
-   * admitted asks only for what it gets, so a throttled replica says it wants more,
-   * and Demand shares grow towards what is spare in a few rounds.
+   * window, the whole limit: a client that sends as fast as it is admitted asks only
+   * for what it gets, so a throttled replica says "as much as there is", and max-min
+   * fairness gives the throttled replicas equal shares of what the others leave, in
+   * one round. Once it is no longer throttled it reports what it really asks.
    */
   demand(): number {
     this.#rollWindow(this.#clock.monotonic());
     const asked = (this.#busiestLast * 1000) / this.#windowMs;
-    return this.#throttledLast ? Math.max(asked, 2 * this.#share.requestsPerSecond) : asked;
+    return this.#throttledLast ? Math.max(asked, this.#entry?.requestsPerSecond ?? 0) : asked;
   }
 
   #rollWindow(now: number): number {
