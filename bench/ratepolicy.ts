@@ -88,6 +88,7 @@ interface Client {
   /** Wall ms of each share change and the rps it set. */
   readonly changes: { at: number; rps: number }[];
   readonly latencies: number[];
+  readonly spawnedAt: number;
 }
 
 class Clients {
@@ -104,7 +105,7 @@ class Clients {
   }
   start(pod: string, extra: string[] = []): Client {
     const child = fork(clientScript, [...this.base, '--pod', pod, ...extra], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    const client: Client = { pod, child, rps: undefined, startedAt: undefined, changes: [], latencies: [] };
+    const client: Client = { pod, child, rps: undefined, startedAt: undefined, changes: [], latencies: [], spawnedAt: Date.now() };
     onLines(child.stdout!, (line) => {
       try {
         const l = JSON.parse(line) as { at: number; event?: string; rps?: number; fallbackRps?: number; ms?: number[]; windows?: [number, number][] };
@@ -135,6 +136,23 @@ class Clients {
     await Promise.race([exited, sleep(5000)]);
     if (c.child.exitCode === null) c.child.kill('SIGKILL');
   }
+  /** Restarts clients whose limiter did not come up within `ms` (seen on this loaded machine: a process stuck in start-up). */
+  restartStalled(ms: number): number {
+    let restarted = 0;
+    for (const c of [...this.all.values()]) {
+      if (c.startedAt === undefined && Date.now() - c.spawnedAt > ms) {
+        this.ctx.log(`client ${c.pod}: limiter not up after ${ms} ms; restarting it`);
+        c.child.kill('SIGKILL');
+        this.all.delete(c.pod);
+        this.start(c.pod);
+        restarted++;
+      }
+    }
+    this.restarts += restarted;
+    return restarted;
+  }
+  restarts = 0;
+
   async stopAll() {
     for (const pod of [...this.all.keys()]) await this.stop(pod);
   }
@@ -202,15 +220,16 @@ async function bodyFor(ctx: BenchContext, n: number, counter: Counter, rows: Row
     }
   };
   /** Waits until every client of `live` holds `share(pod)`; returns when the last one got there (wall ms). */
-  const converged = async (live: readonly string[], share: (pod: string) => number, timeoutMs = 30_000) => {
+  const converged = async (live: readonly string[], share: (pod: string) => number, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      clients.restartStalled(20_000);
       if (live.every((p) => Math.abs((clients.all.get(p)?.rps ?? -1) - share(p)) < 0.5)) {
         return Math.max(...live.map((p) => clients.all.get(p)?.changes.at(-1)?.at ?? 0));
       }
       await sleep(20, undefined, { signal: ctx.signal });
     }
-    throw new Error(`N=${n}: shares did not converge within ${timeoutMs} ms: ${live.map((p) => `${p}=${clients.all.get(p)?.rps}`).join(' ')}`);
+    throw new Error(`N=${n}: shares did not converge within ${timeoutMs} ms: ${live.map((p) => { const c = clients.all.get(p); return `${p}=${c?.rps} (started ${c?.startedAt ?? '-'}, exit ${c?.child.exitCode ?? '-'})`; }).join(' ')}`);
   };
   const even = (count: number) => () => LIMIT / count;
 
@@ -289,6 +308,7 @@ async function bodyFor(ctx: BenchContext, n: number, counter: Counter, rows: Row
     ...overshootRows(`N=${n} whole run, admissions as the clients count them`, counter.range(from, until - 1500, 'admissions')),
     { metric: `N=${n}: convergence after scale-up ${n}→${n + step} (pod Ready and its limiter up → all shares)`, value: ms(upMs), target: '≤ 2 s', met: upMs <= 2000 },
     { metric: `N=${n}: convergence after scale-down ${n + step}→${n} (pods going → all shares)`, value: ms(downMs), target: '≤ 2 s', met: downMs <= 2000 },
+    { metric: `N=${n}: client processes restarted (stuck in start-up > 20 s)`, value: String(clients.restarts) },
     { metric: `N=${n}: utilisation, half the clients want 20/s — Even`, value: util(evenUtil) },
     { metric: `N=${n}: utilisation, same demand — Demand`, value: util(demandUtil) },
     { metric: `N=${n}: Demand mode, demand shifts (halves swap) → ≥ 90 % again`, value: ms(shiftMs) },

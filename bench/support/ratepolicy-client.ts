@@ -13,7 +13,7 @@
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createRateLimiter } from '../../src/index.ts';
+import { createRateLimiter } from '../../src/legos/ratelimit/index.ts';
 
 const { values } = parseArgs({
   options: {
