@@ -362,7 +362,9 @@ async function gubernator(ctx: BenchContext, counter: Counter, rows: Row[], bina
   for (const n of sizes) {
     const clients = new Clients(ctx, ['--mode', 'gubernator', '--target', counter.url, '--gubernator', base], counter);
     for (let i = 0; i < n; i++) clients.start(`g${n}-${i}`);
-    await sleep(3000, undefined, { signal: ctx.signal });
+    // every process up (start-up takes seconds on a loaded machine), then 2 s of warm-up
+    for (let i = 0; i < 1200 && [...clients.all.values()].some((c) => c.startedAt === undefined); i++) await sleep(100, undefined, { signal: ctx.signal });
+    await sleep(2000, undefined, { signal: ctx.signal });
     const from = Date.now();
     await sleep(phaseMs, undefined, { signal: ctx.signal });
     const windows = counter.range(from, Date.now());
