@@ -37,7 +37,8 @@ class FakeTransport implements SharesTransport {
     this.push = onDocument;
     return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   }
-  report(report: ShareReport) {
+  report(report: ShareReport, signal: AbortSignal) {
+    if (signal.aborted) return Promise.reject(new Error('aborted'));
     this.reports.push({ at: this.clock.monotonic(), report });
     return Promise.resolve();
   }

@@ -212,12 +212,12 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
     const demand = core.demand();
     return Math.abs(demand - reportedDemand) > Math.max(1, 0.1 * reportedDemand);
   };
-  const writeReport = async () => {
+  const writeReport = async (signal: AbortSignal = stop.signal) => {
     const doc = core.document;
     const entry = doc?.limits.find((l) => l.name === options.limit);
     const demand = entry?.shareMode === 'Demand' ? core.demand() : undefined;
     const version = received;
-    await transport.report({ version, demand: demand === undefined ? {} : { [options.limit]: demand } }, stop.signal);
+    await transport.report({ version, demand: demand === undefined ? {} : { [options.limit]: demand } }, signal);
     reported = version;
     if (demand !== undefined) reportedDemand = demand;
   };
@@ -266,7 +266,8 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
         stop.abort();
         await Promise.allSettled([watchLoop, reportLoop]);
         if (received > reported) {
-          await writeReport().catch((error: unknown) => log.warn({ event: 'report_failed', err: error }, 'last report failed'));
+          // the loops' signal is aborted by now: the last acknowledgement gets its own (bounded) one
+          await writeReport(AbortSignal.timeout(5000)).catch((error: unknown) => log.warn({ event: 'report_failed', err: error }, 'last report failed'));
         }
         await ownClient?.close();
       })()),
