@@ -24,11 +24,11 @@
  */
 import { type Clock, SystemClock } from '../legos/clock.ts';
 import { BackoffPolicy } from '../legos/retry.ts';
-import type { LeaseClient, LeaseClientOptions, LeaseObservation } from '../legos/lease/index.ts';
+import type { LeaseClient, LeaseObservation } from '../legos/lease/index.ts';
 import type { PendingRevoke } from '../reconcilers/fencedlease.ts';
 import type { Source } from '../runtime/controller.ts';
 import { silentLogger, type Logger } from '../runtime/log.ts';
-import { EtcdClientPool, type PoolTerm } from './fencedlease-clients.ts';
+import { EtcdClientPool, type EtcdClientPoolOptions, type PoolTerm } from './fencedlease-clients.ts';
 import type { BackendConfig } from './fencedlease-credentials.ts';
 
 export { DEFAULT_PROBE_INTERVAL_MS } from './fencedlease-clients.ts';
@@ -38,17 +38,10 @@ export const DEFAULT_MAX_LEASES = 10_000;
 /** Restarts of a failed lease watch: 1 s doubling to 30 s. */
 const WatchRestartBackoff = new BackoffPolicy({ initialDelayMs: 1000, multiplier: 2, maxDelayMs: 30_000, group: 'fencedlease_watch' });
 
-export interface LeaseBackendsOptions {
-  /** Builds a lease client (tests pass a fake). @default createLeaseClient */
-  readonly createClient?: ((options: LeaseClientOptions) => LeaseClient) | undefined;
-  /** Merged into every client's options (e.g. `requestTimeoutMs`). */
-  readonly clientDefaults?: Partial<LeaseClientOptions> | undefined;
+/** The client pool's options (see fencedlease-clients.ts), plus the cap on FencedLeases. */
+export interface LeaseBackendsOptions extends Partial<Omit<EtcdClientPoolOptions, 'probeTarget'>> {
   /** Most FencedLeases tracked at once. @default {@link DEFAULT_MAX_LEASES} */
   readonly maxLeases?: number | undefined;
-  /** Health probe interval per client, ms; 0 disables. @default 5000 */
-  readonly probeIntervalMs?: number | undefined;
-  readonly clock?: Clock | undefined;
-  readonly log?: Logger | undefined;
 }
 
 interface LeaseEntry {
