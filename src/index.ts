@@ -3,7 +3,9 @@
  *
  * - Fenced leases on etcd (`createLeaseClient`): mutual exclusion with fencing tokens,
  *   the library behind the `FencedLease` kind.
- * - Token buckets (`TokenBucket`), the enforcement primitive of `RatePolicy` shares.
+ * - Rate limiters fed by `RatePolicy` (`createRateLimiter`, `rateLimited` for Node's
+ *   `http` server): a global limit split into per-pod shares, enforced in-process.
+ * - Token buckets (`TokenBucket`), the enforcement primitive of those shares.
  * - Clocks (`SystemClock`, `ManualClock`) for injecting time into both.
  * - Shard routing (`ShardRouter`, `watchRoutingTable`, `shardOfKey`): lookups of a
  *   ShardMap's routing table, and `ShardHost`: the shards a Cell's process owns with
@@ -14,6 +16,7 @@
  *   publishes (`configMapSource`, `fileSource`) and evaluates them in process.
  */
 export * from './legos/lease/index.ts';
+export * from './legos/ratelimit/index.ts';
 export { TokenBucket } from './legos/token-bucket.ts';
 export { ManualClock, SystemClock, type Clock } from './legos/clock.ts';
 export { ManyfoldFlagProvider, type FlagDocumentSource, type ManyfoldFlagProviderOptions } from './legos/flagd/provider.ts';

@@ -123,4 +123,23 @@ describe('deploy/argocd/health-checks.yaml', () => {
       });
     });
   });
+
+  describe('RatePolicy, with the conditions its controller writes', () => {
+    const health = (conditions: Condition[]) => evaluateHealth(checks.get('RatePolicy') ?? '', object('RatePolicy', { observedGeneration: 2, conditions }));
+    const converged: Condition = { type: 'Converging', status: 'False', reason: 'Converged', message: 'every Ready replica holds its share' };
+
+    it('is Healthy with shares published, also while a transition waits for acknowledgements', () => {
+      expect(health([{ type: 'Ready', status: 'True', reason: 'SharesPublished', message: 'version 3 for 4 Ready replica(s)' }, converged])).toEqual({ status: 'Healthy', message: 'SharesPublished: version 3 for 4 Ready replica(s)' });
+      expect(health([{ type: 'Ready', status: 'True', reason: 'SharesPublished', message: 'v' }, { type: 'Converging', status: 'True', reason: 'WaitingForAcks', message: 'waiting for 2 replica(s)' }]).status).toBe('Healthy');
+    });
+
+    it('is Progressing while no pod is Ready, Degraded for an invalid spec, Suspended under the kill switch', () => {
+      expect(health([{ type: 'Ready', status: 'False', reason: 'NoReplicas', message: 'the selector matches 0 pod(s), none Ready: no shares published' }]).status).toBe('Progressing');
+      expect(health([{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'spec.limits[0].requestsPerSecond: must be > 0' }, { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message: 'x' }]).status).toBe('Degraded');
+      expect(health([{ type: 'Ready', status: 'True', reason: 'SharesPublished', message: 'v' }, { type: 'Converging', status: 'False', reason: 'KillSwitchEngaged', message: 'kill switch engaged (resource): shares stay as published at version 3' }])).toEqual({
+        status: 'Suspended',
+        message: 'KillSwitchEngaged: kill switch engaged (resource): shares stay as published at version 3',
+      });
+    });
+  });
 });

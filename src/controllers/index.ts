@@ -7,6 +7,7 @@ import { cellController } from './cell.ts';
 import { featureFlagController } from './featureflag.ts';
 import { fencedLeaseController } from './fencedlease.ts';
 import { rolloutController } from './rollout.ts';
+import { ratePolicyController } from './ratepolicy.ts';
 import { sensorFleetController } from './sensorfleet.ts';
 import { shardMapController, shardMapPlacements } from './shardmap.ts';
 import type { Manager } from '../runtime/manager.ts';
@@ -30,4 +31,5 @@ export function registerControllers(manager: Manager, options: ControllerOptions
   manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace, policy: options.tenancy?.sensorFleet }));
   manager.addController(featureFlagController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(rolloutController({ operatorNamespace: options.operatorNamespace }));
+  manager.addController(ratePolicyController({ operatorNamespace: options.operatorNamespace }));
 }

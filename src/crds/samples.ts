@@ -144,6 +144,17 @@ export const validSamples: readonly ValidSample[] = [
     },
   },
   { kind: 'RatePolicy', what: 'a rate policy', spec: ratePolicy },
+  {
+    kind: 'RatePolicy',
+    what: 'a Demand-mode policy with a floor, a fallback and protocol timings',
+    spec: {
+      selector: { matchLabels: { app: 'api' } },
+      limits: [{ ...perTenant, shareMode: 'Demand', floorPercent: 20, fallbackRequestsPerSecond: 5 }],
+      leaseSeconds: 30,
+      refreshIntervalMilliseconds: 2000,
+      maxClockSkewMilliseconds: 250,
+    },
+  },
 ];
 
 export const invalidSamples: readonly InvalidSample[] = [
@@ -309,6 +320,43 @@ export const invalidSamples: readonly InvalidSample[] = [
     what: 'an unknown scope',
     spec: { ...ratePolicy, limits: [{ ...perTenant, scope: 'Cluster' }] },
     field: 'spec.limits[0].scope',
+  },
+  {
+    kind: 'RatePolicy',
+    what: 'a negative rate',
+    spec: { ...ratePolicy, limits: [{ ...perTenant, requestsPerSecond: -5 }] },
+    field: 'spec.limits[0].requestsPerSecond',
+  },
+  {
+    kind: 'RatePolicy',
+    what: 'a burst above the maximum',
+    spec: { ...ratePolicy, limits: [{ ...perTenant, burst: 2e9 }] },
+    field: 'spec.limits[0].burst',
+  },
+  {
+    kind: 'RatePolicy',
+    what: 'shareMode Demand on a PerReplica limit',
+    spec: { ...ratePolicy, limits: [{ ...perTenant, scope: 'PerReplica', shareMode: 'Demand' }] },
+    field: 'spec.limits[0].shareMode',
+    mentions: 'Global',
+  },
+  {
+    kind: 'RatePolicy',
+    what: 'a floor without shareMode Demand',
+    spec: { ...ratePolicy, limits: [{ ...perTenant, floorPercent: 10 }] },
+    field: 'spec.limits[0].floorPercent',
+  },
+  {
+    kind: 'RatePolicy',
+    what: 'a fallback above the rate',
+    spec: { ...ratePolicy, limits: [{ ...perTenant, fallbackRequestsPerSecond: 101 }] },
+    field: 'spec.limits[0].fallbackRequestsPerSecond',
+  },
+  {
+    kind: 'RatePolicy',
+    what: 'a refresh interval of a third of the lease or more',
+    spec: { ...ratePolicy, leaseSeconds: 3, refreshIntervalMilliseconds: 1000 },
+    field: 'spec.refreshIntervalMilliseconds',
   },
   {
     kind: 'RatePolicy',

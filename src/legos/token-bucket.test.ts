@@ -140,3 +140,70 @@ describe('TokenBucket', () => {
     expect(bucket.delayFor(3)).toBe(Number.POSITIVE_INFINITY);
   });
 });
+
+describe('TokenBucket.reconfigure', () => {
+  it('keeps the tokens accrued so far up to the new burst and refills at the new rate from then on', () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket({ ratePerSecond: 10, burst: 10, clock, initialTokens: 0 });
+    clock.advance(500); // 5 tokens at the old rate
+    bucket.reconfigure({ ratePerSecond: 100, burst: 3 });
+    expect(bucket.tokens()).toBe(3);
+    expect(bucket.ratePerSecond).toBe(100);
+    expect(bucket.burst).toBe(3);
+    expect(bucket.tryTake(3)).toBe(true);
+    clock.advance(10); // 1 token at the new rate
+    expect(bucket.tokens()).toBe(1);
+    bucket.reconfigure({ ratePerSecond: 1, burst: 50 });
+    expect(bucket.tokens()).toBe(1); // raising the burst adds nothing
+    expect(() => bucket.reconfigure({ ratePerSecond: 0, burst: 1 })).toThrow(RangeError);
+  });
+
+  it('never grants more than the largest burst + ∫ rate over any window, across changes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 500 }) }),
+            fc.record({ kind: fc.constant('take' as const), n: fc.integer({ min: 1, max: 5 }) }),
+            fc.record({ kind: fc.constant('set' as const), rate: fc.integer({ min: 1, max: 50 }), burst: fc.integer({ min: 1, max: 10 }) }),
+          ),
+          { maxLength: 100, size: 'max' },
+        ),
+        (ops) => {
+          const clock = new ManualClock();
+          const bucket = new TokenBucket({ ratePerSecond: 10, burst: 10, clock });
+          let maxBurst = 10;
+          const timeline: { at: number; rate: number }[] = [{ at: 0, rate: 10 }];
+          const grants: { at: number; n: number }[] = [];
+          for (const op of ops) {
+            if (op.kind === 'advance') clock.advance(op.ms);
+            else if (op.kind === 'take') {
+              if (bucket.tryTake(op.n)) grants.push({ at: clock.monotonic(), n: op.n });
+            } else {
+              bucket.reconfigure({ ratePerSecond: op.rate, burst: op.burst });
+              maxBurst = Math.max(maxBurst, op.burst);
+              timeline.push({ at: clock.monotonic(), rate: op.rate });
+            }
+          }
+          const integral = (a: number, b: number) => {
+            let total = 0;
+            timeline.forEach((seg, i) => {
+              const end = timeline[i + 1]?.at ?? Number.POSITIVE_INFINITY;
+              const lo = Math.max(a, seg.at);
+              const hi = Math.min(b, end);
+              if (hi > lo) total += (seg.rate * (hi - lo)) / 1000;
+            });
+            return total;
+          };
+          for (let i = 0; i < grants.length; i++) {
+            let granted = 0;
+            for (let j = i; j < grants.length; j++) {
+              granted += grants[j]!.n;
+              expect(granted).toBeLessThanOrEqual(maxBurst + integral(grants[i]!.at, grants[j]!.at) + 1e-9);
+            }
+          }
+        },
+      ),
+    );
+  });
+});

@@ -45,10 +45,8 @@ const SCALE = 1000; // the level is stored as tokens × 1000 (ms per second)
  * JavaScript's single thread makes every method atomic.
  */
 export class TokenBucket {
-  /** Refill rate in tokens per second. */
-  readonly ratePerSecond: number;
-  /** Capacity in tokens. */
-  readonly burst: number;
+  #rate: number;
+  #burst: number;
   readonly #clock: Pick<Clock, 'monotonic'>;
   /** Current level × 1000; negative while reservations are outstanding. */
   #level: number;
@@ -57,21 +55,42 @@ export class TokenBucket {
 
   constructor(options: TokenBucketOptions) {
     const { ratePerSecond, burst } = options;
-    if (!(Number.isFinite(ratePerSecond) && ratePerSecond > 0)) {
-      throw new RangeError(`TokenBucket: ratePerSecond must be finite and > 0, got ${ratePerSecond}`);
-    }
-    if (!(Number.isFinite(burst) && burst >= 1)) {
-      throw new RangeError(`TokenBucket: burst must be finite and >= 1, got ${burst}`);
-    }
+    checkShape(ratePerSecond, burst);
     const initial = options.initialTokens ?? burst;
     if (!(initial >= 0 && initial <= burst)) {
       throw new RangeError(`TokenBucket: initialTokens must be within [0, burst], got ${initial}`);
     }
-    this.ratePerSecond = ratePerSecond;
-    this.burst = burst;
+    this.#rate = ratePerSecond;
+    this.#burst = burst;
     this.#clock = options.clock;
     this.#level = initial * SCALE;
     this.#at = options.clock.monotonic();
+  }
+
+  /** Refill rate in tokens per second. */
+  get ratePerSecond(): number {
+    return this.#rate;
+  }
+
+  /** Capacity in tokens. */
+  get burst(): number {
+    return this.#burst;
+  }
+
+  /**
+   * Changes the rate and the capacity from now on. Tokens accrued until now (at the old
+   * rate) are kept up to the new capacity, never raised; outstanding reservations stay
+   * owed. The window guarantee holds piecewise: before the change with the old rate
+   * and burst, after it with the new ones, starting from the level at the change.
+   *
+   * @throws RangeError on a rate ≤ 0 or a burst < 1, as the constructor
+   */
+  reconfigure(options: { readonly ratePerSecond: number; readonly burst: number }): void {
+    checkShape(options.ratePerSecond, options.burst);
+    this.#refill();
+    this.#rate = options.ratePerSecond;
+    this.#burst = options.burst;
+    this.#level = Math.min(this.#level, options.burst * SCALE);
   }
 
   /** Tokens available now (fractional; negative while reservations are outstanding). */
@@ -106,10 +125,10 @@ export class TokenBucket {
    */
   reserve(n = 1): number {
     checkCount(n);
-    if (n > this.burst) throw new RangeError(`TokenBucket.reserve: n (${n}) exceeds burst (${this.burst})`);
+    if (n > this.#burst) throw new RangeError(`TokenBucket.reserve: n (${n}) exceeds burst (${this.#burst})`);
     this.#refill();
     this.#level -= n * SCALE;
-    return this.#level >= 0 ? 0 : -this.#level / this.ratePerSecond;
+    return this.#level >= 0 ? 0 : -this.#level / this.#rate;
   }
 
   /**
@@ -120,10 +139,10 @@ export class TokenBucket {
    */
   delayFor(n = 1): number {
     checkCount(n);
-    if (n > this.burst) return Number.POSITIVE_INFINITY;
+    if (n > this.#burst) return Number.POSITIVE_INFINITY;
     this.#refill();
     const missing = n * SCALE - this.#level;
-    return missing <= 0 ? 0 : missing / this.ratePerSecond;
+    return missing <= 0 ? 0 : missing / this.#rate;
   }
 
   #refill(): void {
@@ -131,9 +150,18 @@ export class TokenBucket {
     const elapsed = now - this.#at;
     if (!(elapsed > 0)) return; // monotonic time never goes back; ignore a stalled clock
     this.#at = now;
-    const full = this.burst * SCALE;
+    const full = this.#burst * SCALE;
     if (this.#level >= full) return;
-    this.#level = Math.min(full, this.#level + elapsed * this.ratePerSecond);
+    this.#level = Math.min(full, this.#level + elapsed * this.#rate);
+  }
+}
+
+function checkShape(ratePerSecond: number, burst: number): void {
+  if (!(Number.isFinite(ratePerSecond) && ratePerSecond > 0)) {
+    throw new RangeError(`TokenBucket: ratePerSecond must be finite and > 0, got ${ratePerSecond}`);
+  }
+  if (!(Number.isFinite(burst) && burst >= 1)) {
+    throw new RangeError(`TokenBucket: burst must be finite and >= 1, got ${burst}`);
   }
 }
 

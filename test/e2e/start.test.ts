@@ -36,16 +36,17 @@ describe.runIf(inject('clusterKind') === 'local')('manyfold start --local --once
   it('converges every example to Ready on its own control plane and leaves nothing running', async () => {
     const dir = join(inject('clusterDir'), 'start-local');
     const { code, stdout, stderr } = await run(['start', '--local', '--once', '--real-nodes', '0'], { ...process.env, MANYFOLD_DEV_DIR: dir }, 150_000);
-    const rows = stdout.split('\n').filter((line) => /^(Cell|FencedLease|SensorFleet|ShardMap)\s/.test(line));
+    const rows = stdout.split('\n').filter((line) => /^(Cell|FencedLease|RatePolicy|SensorFleet|ShardMap)\s/.test(line));
     expect({ code, rows }, `stdout:\n${stdout}\nstderr (tail):\n${stderr.slice(-3000)}`).toMatchObject({ code: 0 });
-    // Three Cells, a FencedLease and a ShardMap, Ready=True; the SensorFleet's pods are Ready on the
-    // labelled kwok node, and it waits for agents that kwok does not run, as the note says.
-    expect(rows.map((line) => line.split(/\s+/)[0]).sort()).toEqual(['Cell', 'Cell', 'Cell', 'FencedLease', 'SensorFleet', 'ShardMap']);
+    // Three Cells, a FencedLease, a RatePolicy (its pods Ready on kwok) and a ShardMap, Ready=True;
+    // the SensorFleet's pods are Ready on the labelled kwok node, and it waits for agents that kwok
+    // does not run, as the note says.
+    expect(rows.map((line) => line.split(/\s+/)[0]).sort()).toEqual(['Cell', 'Cell', 'Cell', 'FencedLease', 'RatePolicy', 'SensorFleet', 'ShardMap']);
     for (const line of rows.filter((l) => !l.startsWith('SensorFleet'))) expect(line.split(/\s+/)[3], line).toBe('True');
     const fleet = rows.find((l) => l.startsWith('SensorFleet'))?.split(/\s+/) ?? [];
     expect(fleet.slice(3, 5)).toEqual(['False', 'NodesNotReporting']);
     expect(stdout).toContain('kwok fakes that run no containers');
-    expect(stderr).toContain('Applied 11 example objects');
+    expect(stderr).toContain('Applied 16 example objects');
     expect(stderr).toMatch(/Labelled node kwok-node-0 manyfold\.dev\/edge=true/);
     const state = await readState(dir);
     expect(state === undefined || !isUp(state)).toBe(true);
