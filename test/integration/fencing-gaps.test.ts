@@ -10,7 +10,6 @@
  *
  * Each test restores a well-formed, higher epoch, so later tests lead as usual.
  */
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellType } from '../../src/controllers/cell.ts';
@@ -27,6 +26,8 @@ type ConfigMap = KubeObject & { data?: Record<string, string> };
 type Lease = KubeObject & { spec?: { holderIdentity?: string; leaseTransitions?: number } };
 
 const OperatorNamespace = 'manyfold-system';
+/** The operator's leader-election Lease (the only one the confinement policy lets it write). */
+const LeaseName = 'manyfold-operator';
 
 describe('fencing gaps', () => {
   let admin: KubeClient;
@@ -54,16 +55,19 @@ describe('fencing gaps', () => {
 
   it('reports a malformed epoch once and backs off instead of re-electing every retry period; leads once it is repaired', async () => {
     const good = Number((await publishedEpoch()) ?? '0');
-    const lease = `gaps-malformed-${randomBytes(3).toString('hex')}`;
+    // The operator's own Lease: the confinement policy lets its identity write no other
+    // Lease in manyfold-system. Earlier tests may have left it (released).
+    const before = await admin.getOrUndefined<Lease>(Resources.Lease, LeaseName, OperatorNamespace);
     await setEpoch('not-a-number');
-    const p = operator(['--leader-elect-resource-name', lease]);
+    const p = operator([]);
     try {
       await p.waitForLog((l) => l['event'] === 'fencing_epoch_malformed', 30_000);
       await sleep(8000);
       // Reported once (same value), never a term, and the Lease was never taken.
       expect(events(p, 'fencing_epoch_malformed')).toHaveLength(1);
       expect(events(p, 'leader_elected')).toHaveLength(0);
-      expect(await admin.getOrUndefined<Lease>(Resources.Lease, lease, OperatorNamespace)).toBeUndefined();
+      const after = await admin.getOrUndefined<Lease>(Resources.Lease, LeaseName, OperatorNamespace);
+      expect({ holder: after?.spec?.holderIdentity, transitions: after?.spec?.leaseTransitions }).toEqual({ holder: before?.spec?.holderIdentity, transitions: before?.spec?.leaseTransitions });
     } finally {
       await setEpoch(String(good));
     }
@@ -74,21 +78,20 @@ describe('fencing gaps', () => {
   });
 
   it('--leader-elect=false refuses to start while an elected leader is alive, and exits once an elected leader fences it out', async () => {
-    const lease = `gaps-unelected-${randomBytes(3).toString('hex')}`;
-    const elected = operator(['--leader-elect-resource-name', lease]);
+    const elected = operator([]);
     await elected.waitForLog((l) => l['event'] === 'leader_elected', 60_000);
     const epochBefore = await publishedEpoch();
 
-    const refused = operator(['--leader-elect=false', '--leader-elect-resource-name', lease]);
+    const refused = operator(['--leader-elect=false']);
     expect(await refused.exited).toBe(1);
     expect(events(refused, 'leader_recorded')).toHaveLength(1);
     expect(events(refused, 'fencing_enforced')).toHaveLength(0);
     expect(await publishedEpoch()).toBe(epochBefore); // the elected leader was not fenced out
 
     expect(await elected.stop()).toBe(0); // releases the Lease
-    const alone = operator(['--leader-elect=false', '--leader-elect-resource-name', lease]);
+    const alone = operator(['--leader-elect=false']);
     await alone.waitForLog((l) => l['event'] === 'fencing_enforced', 60_000);
-    const later = operator(['--leader-elect-resource-name', lease]);
+    const later = operator([]);
     await later.waitForLog((l) => l['event'] === 'leader_elected', 60_000);
     // Give the process running alone something to write: its write is fenced, and it exits.
     await admin.apply({ apiVersion: 'manyfold.dev/v1alpha1', kind: 'Cell', metadata: { name: 'poke', namespace: ns.name }, spec: { zone: 'z', template: { resources: [] } } }, { fieldManager: 'test' });
