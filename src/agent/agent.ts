@@ -373,10 +373,12 @@ export class Agent {
     void this.#clock.sleep(budget / 2, timers.signal).then(() => flushDeadline.abort(), ignore);
     await this.#writer?.flush(flushDeadline.signal);
     timers.abort();
+    // Accept nothing more before the drain: an append that completed after the drain had
+    // caught up stayed in the spool (durable, but not forwarded by this stop).
+    await this.#writer?.close();
     // Readers see records once fsynced: make the last appends visible so the drain can forward them.
     await this.#spool?.sync().catch(ignore);
     await this.#forwarding.drain(started + budget);
-    await this.#writer?.close();
     await this.#spool?.close().catch((error: unknown) => this.#log.warn({ event: 'spool_close_failed', err: error }, 'spool close failed'));
     await Promise.allSettled(this.#loops);
     await this.#endpoint?.close();
