@@ -9,6 +9,7 @@
  *
  * Limitations: 32-bit output only; not a cryptographic hash.
  */
+import { fmix32 } from '../hash/fmix32.ts';
 
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
@@ -42,13 +43,7 @@ export function murmur3Bytes(bytes: Uint8Array, length: number = bytes.length, s
     tail ^= bytes[blocks] ?? 0;
     h ^= mixK(tail);
   }
-  h ^= length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h ^ length);
 }
 
 /** MurmurHash3 x86_32 (seed 0) of the UTF-8 encoding of `text`; unsigned 32-bit. */

@@ -17,6 +17,7 @@
  * untrusted keys where skew matters); lone surrogates in a string are encoded as
  * U+FFFD, as `TextEncoder` does.
  */
+import { fmix32 } from '../hash/fmix32.ts';
 
 /** The name the routing table records for this hash. */
 export const KEY_HASH_NAME = 'fnv1a32-fmix32';
@@ -62,16 +63,6 @@ export function fnv1a32(key: string | Uint8Array): number {
   return h >>> 0;
 }
 
-/** MurmurHash3's 32-bit finalizer. */
-export function fmix32(x: number): number {
-  let h = x >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** The 32-bit routing hash of a key. */
 export function keyHash(key: string | Uint8Array): number {
