@@ -4,7 +4,7 @@
  *
  * Observes, from the caches: the ShardMap, the Cells its `cellSelector` picks in its
  * namespace (deleting Cells excluded, so their replicas move), its routing ConfigMap
- * (owned, label `manyfold.dev/shardmap`) and the hand-off acknowledgement ConfigMaps
+ * and the last-good copy of it (owned, label `manyfold.dev/shardmap`) and the hand-off acknowledgement ConfigMaps
  * the client library writes (label `manyfold.dev/shardmap-acks`). Applies the routing
  * ConfigMap when the decision publishes one, and only after that succeeded writes the
  * status that checkpoints the moves, so status never names a version that is not out;
@@ -14,9 +14,14 @@
  * Metrics: `rebalance_moves_total` (moves started), `migrations_in_flight`,
  * `shard_load_ratio` (per member Cell), labelled by namespace and name.
  *
- * Limitations: the last published table is remembered per process (bounded), so a new
- * leader that finds the routing ConfigMap edited or deleted rebuilds the table instead
- * of restoring it; a Cell event enqueues every ShardMap of its namespace.
+ * The routing table is restored from its last-good copy (ConfigMap
+ * `<name>-routing-last-good`, same label and owner, see reconcilers/shardmap-table.ts),
+ * so a new leader restores a hand-edited or deleted routing ConfigMap as the old one
+ * would; the last table this process published is also remembered (bounded), for
+ * the moments its cache has not caught up with its own writes.
+ *
+ * Limitations: a Cell event enqueues every ShardMap of its namespace; every published
+ * version is written twice (the routing ConfigMap and its copy).
  */
 import type { Counter, Gauge } from 'prom-client';
 import { parseCellSpec } from '../crds/cell.ts';
@@ -28,7 +33,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { BoundedMap } from '../legos/bounded-map.ts';
 import { decodeTable, ROUTING_TABLE_KEY, type RoutingTable } from '../legos/placement/routing-table.ts';
 import { reconcileShardMap, type MemberCell } from '../reconcilers/shardmap.ts';
-import { ChecksumAnnotation, routingConfigMapName, ShardMapLabel, type ObservedTable } from '../reconcilers/shardmap-table.ts';
+import { ChecksumAnnotation, lastGoodConfigMapName, routingConfigMapName, ShardMapLabel, type ObservedTable } from '../reconcilers/shardmap-table.ts';
 import type { ControllerSpec } from '../runtime/controller.ts';
 import { domainCounter, domainGauge } from '../runtime/metrics.ts';
 import { applyChildren, commit, defineController, labelWatch, observeObject } from '../runtime/shell.ts';
@@ -139,11 +144,13 @@ export function shardMapController(options: ShardMapControllerOptions): Controll
       const object = observeObject(ctx, parseShardMapSpec);
       const { namespace, name } = object;
       const routing = ctx.cache.get<ConfigMapObject>(Resources.ConfigMap, `${namespace}/${routingConfigMapName(name)}`, routingSelector);
+      const lastGood = ctx.cache.get<ConfigMapObject>(Resources.ConfigMap, `${namespace}/${lastGoodConfigMapName(name)}`, routingSelector);
       const decision = reconcileShardMap(
         {
           ...object,
           cells: memberCells(ctx.cache.list<CellObject>(CellType, { namespace }), object.spec.ok ? object.spec.value.cellSelector : undefined),
           table: observedTable(routing),
+          lastGood: observedTable(lastGood),
           remembered: remembered.get(ctx.key),
           acks: acksOf(ctx.cache.list<ConfigMapObject>(Resources.ConfigMap, { namespace, selector: ackSelector }), name),
         },

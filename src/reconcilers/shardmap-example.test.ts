@@ -19,7 +19,7 @@ describe('examples/shard-map.yaml over examples/cells.yaml', () => {
       return { name: c.metadata.name, zone: spec.value.zone, capacity: spec.value.capacity, state: spec.value.state };
     });
     const decision = reconcileShardMap(
-      { name: map?.metadata.name ?? '', namespace: 'shop', uid: 'u', generation: 1, spec: { ok: true, value: parsed.value }, status: undefined, cells, table: { kind: 'missing' }, acks: new Map(), killSwitch: { engaged: false } },
+      { name: map?.metadata.name ?? '', namespace: 'shop', uid: 'u', generation: 1, spec: { ok: true, value: parsed.value }, status: undefined, cells, table: { kind: 'missing' }, lastGood: { kind: 'missing' }, acks: new Map(), killSwitch: { engaged: false } },
       Date.parse('2026-12-05T00:00:00Z'),
     );
     const conditions = new Map((decision.status?.conditions ?? []).map((c) => [c.type, c]));

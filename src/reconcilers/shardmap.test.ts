@@ -13,6 +13,7 @@ class World {
   spec: ShardMapSpecInput;
   status: ShardMapStatus | undefined;
   table: ObservedTable = { kind: 'missing' };
+  lastGood: ObservedTable = { kind: 'missing' };
   remembered: { table: RoutingTable; checksum: string } | undefined;
   acks = new Map<string, Map<number, number>>();
   killSwitch = false;
@@ -35,6 +36,7 @@ class World {
       status: this.status,
       cells: this.cells,
       table: this.table,
+      lastGood: this.lastGood,
       remembered: this.remembered,
       acks: this.acks,
       killSwitch: this.killSwitch ? { engaged: true, scope: 'resource' } : { engaged: false },
@@ -45,9 +47,15 @@ class World {
     const d = reconcileShardMap(this.observation(), this.now);
     this.last = d;
     for (const child of d.apply) {
-      const object = child.object as unknown as { binaryData: Record<string, string>; metadata: { annotations: Record<string, string> } };
+      const object = child.object as unknown as { binaryData: Record<string, string>; metadata: { name: string; annotations: Record<string, string> } };
       const decoded = decodeTable(object.binaryData['table.json.gz'] as string);
-      this.table = { kind: 'valid', table: decoded.table, checksum: decoded.checksum, annotatedChecksum: object.metadata.annotations[ChecksumAnnotation] };
+      const observed: ObservedTable = { kind: 'valid', table: decoded.table, checksum: decoded.checksum, annotatedChecksum: object.metadata.annotations[ChecksumAnnotation] };
+      if (object.metadata.name === 'orders-routing-last-good') {
+        this.lastGood = observed;
+        continue;
+      }
+      expect(object.metadata.name).toBe('orders-routing');
+      this.table = observed;
       this.published.push(decoded.table);
       if (d.published) this.remembered = d.published;
     }
@@ -159,24 +167,113 @@ describe('reconcileShardMap', () => {
     expect(condition(w.last, 'Enforcing')).toMatchObject({ status: 'True' });
   });
 
-  it('restores a hand-edited or deleted routing table at a higher version; rebuilds without memory, epochs raised', () => {
+  it('restores a hand-edited or deleted routing table at a higher version, also for a new leader (from the last-good copy); rebuilds only when that is lost too', () => {
     const w = new World(cellsOf(4), { shards: 16, replicas: 2 });
     w.run();
     const good = w.published.at(-1) as RoutingTable;
+    expect(w.lastGood).toMatchObject({ kind: 'valid', table: { version: good.version } });
     if (w.table.kind !== 'valid') throw new Error('no table');
     w.table = { ...w.table, checksum: 'tampered' };
+    w.remembered = undefined; // a new leader: nothing in memory
     w.step();
     expect(w.published.at(-1)?.version).toBe(good.version + 1);
-    expect(w.published.at(-1)?.entries).toEqual(good.entries);
+    expect(w.published.at(-1)?.entries.map((e) => e.replicas)).toEqual(good.entries.map((e) => e.replicas));
     expect(w.last?.events.map((e) => e.reason)).toContain('RoutingTableRestored');
+    expect(w.last?.events.find((e) => e.reason === 'RoutingTableRestored')?.note).toContain('orders-routing-last-good');
+    expect(w.lastGood).toMatchObject({ kind: 'valid', table: { version: good.version + 1 } });
     w.table = { kind: 'missing' };
-    w.remembered = undefined; // a new leader
+    w.remembered = undefined;
+    w.step();
+    expect(w.published.at(-1)?.version).toBe(good.version + 2);
+    expect(w.published.at(-1)?.entries.map((e) => e.replicas)).toEqual(good.entries.map((e) => e.replicas));
+    // The copy lost or edited too, and no memory: rebuilt, every epoch raised.
+    w.table = { kind: 'missing' };
+    if (w.lastGood.kind !== 'valid') throw new Error('no copy');
+    w.lastGood = { ...w.lastGood, annotatedChecksum: 'edited' };
+    w.remembered = undefined;
     w.step();
     const rebuilt = w.published.at(-1) as RoutingTable;
-    expect(rebuilt.version).toBe(good.version + 2);
+    expect(rebuilt.version).toBe(good.version + 3);
     expect(rebuilt.entries.every((e) => e.epoch === rebuilt.version)).toBe(true);
     expect(w.last?.events.map((e) => e.reason)).toContain('RoutingTableRebuilt');
     checkHistory(w.published, 2);
+  });
+
+  it('a hand edit routers saw is fenced: restored shards whose entry the edit changed get the new version as epoch', () => {
+    const w = new World(cellsOf(4), { shards: 16, replicas: 2 });
+    w.run();
+    const good = w.published.at(-1) as RoutingTable;
+    const entries = good.entries.map((e) => (e.shard === 3 ? { ...e, replicas: ['cell-0', 'cell-1'], epoch: e.epoch + 5 } : e));
+    const edited: RoutingTable = { ...good, version: good.version + 7, entries };
+    w.table = { kind: 'valid', table: edited, checksum: 'by-hand', annotatedChecksum: 'by-operator' };
+    w.published.push(edited); // what routers saw
+    w.remembered = undefined;
+    w.step();
+    const restored = w.published.at(-1) as RoutingTable;
+    expect(restored.version).toBe(good.version + 8);
+    expect(restored.entries[3]).toMatchObject({ replicas: good.entries[3]?.replicas, epoch: restored.version });
+    for (const e of restored.entries) if (e.shard !== 3) expect(e.epoch).toBe(good.entries[e.shard]?.epoch);
+    checkHistory(w.published, 2);
+  });
+
+  it('a lost or edited last-good copy is written again at the same version, without a new routing version', () => {
+    const w = new World(cellsOf(4), { shards: 16, replicas: 2 });
+    w.run();
+    const version = w.status?.routingVersion;
+    w.lastGood = { kind: 'missing' };
+    const d = w.step();
+    expect(d.apply.map((c) => c.name)).toEqual(['orders-routing-last-good']);
+    expect(w.lastGood).toMatchObject({ kind: 'valid', table: { version } });
+    expect(w.status?.routingVersion).toBe(version);
+    expect(w.step().apply).toEqual([]);
+    // An older intact copy (put back by hand) is not trusted for a restore.
+    const copy = w.lastGood as ObservedTable;
+    if (copy.kind !== 'valid') throw new Error('no copy');
+    w.lastGood = { ...copy, table: { ...copy.table, version: (version ?? 0) - 1 }, checksum: 'older', annotatedChecksum: 'older' };
+    w.table = { kind: 'missing' };
+    w.remembered = undefined;
+    w.step();
+    expect(w.last?.events.map((e) => e.reason)).toContain('RoutingTableRebuilt');
+  });
+
+  it('refuses a change of spec.shards once published: Ready=False InvalidSpec naming the field, table and moves frozen; setting it back resumes', () => {
+    const w = new World(cellsOf(4), { shards: 16, replicas: 2 });
+    w.run();
+    const before = w.published.length;
+    const version = w.status?.routingVersion ?? 0;
+    w.spec = { ...w.spec, shards: 32 };
+    w.cells = [...w.cells, { name: 'cell-4', zone: 'z1', capacity: 100, state: 'Active' }];
+    w.step();
+    expect(condition(w.last, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(condition(w.last, 'Ready')?.message).toMatch(/^spec\.shards: changed from 16 to 32 after routing version \d+ .*set spec\.shards back to 16, or create a new ShardMap with 32 shards/);
+    expect(condition(w.last, 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
+    expect(w.last?.events.map((e) => e.reason)).toEqual(['InvalidSpec']);
+    w.step();
+    expect(w.last?.events).toEqual([]); // reported once
+    expect(w.published.length).toBe(before);
+    expect(w.status?.migrations ?? []).toEqual([]);
+    // The table is still restored at its own shard count while refused.
+    w.table = { kind: 'missing' };
+    w.remembered = undefined;
+    w.step();
+    expect(w.published.at(-1)).toMatchObject({ version: version + 1, shards: 16 });
+    w.spec = { ...w.spec, shards: 16 };
+    w.run();
+    expect(condition(w.last, 'Ready')).toMatchObject({ status: 'True', reason: 'Published' });
+    expect(condition(w.last, 'Degraded')).toMatchObject({ status: 'False' });
+    expect(w.status?.members?.find((m) => m.cell === 'cell-4')?.replicas).toBeGreaterThan(0);
+    expect(w.published.every((t) => t.shards === 16)).toBe(true);
+    checkHistory(w.published, 2);
+  });
+
+  it('the shard count may change freely before the first publication', () => {
+    const w = new World(cellsOf(2), { shards: 16, replicas: 3 });
+    w.step();
+    expect(condition(w.last, 'Ready')?.reason).toBe('InsufficientMembers');
+    w.spec = { shards: 32, replicas: 2 };
+    w.run();
+    expect(w.published.at(-1)).toMatchObject({ shards: 32 });
+    expect(condition(w.last, 'Ready')?.status).toBe('True');
   });
 
   it('a status that lags the ConfigMap (crash between the two writes) resumes without breaking a rule', () => {

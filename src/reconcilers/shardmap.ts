@@ -5,7 +5,7 @@
  * and when to look again.
  *
  * One reconcile: settle which table counts as published (`shardmap-table.ts`: trusted,
- * restored, or rebuilt at a higher version); step every checkpointed move
+ * restored from its last-good copy, or rebuilt at a higher version); step every checkpointed move
  * (`shardmap-move.ts`); plan over the members (`legos/placement`) from the published
  * table with the moves in flight counted as done; start planned moves while fewer
  * than `maxInFlight` are in flight (one per shard at a time, most urgent first); then
@@ -24,11 +24,18 @@
  * `Spread`), `Enforcing` (`KillSwitchEngaged` / `Enforcing`), and `Progressing`
  * mirroring `Rebalancing` for generic tooling.
  *
+ * A change of `spec.shards` once a table is published is refused (`Ready=False`,
+ * `InvalidSpec`, naming the field, both counts and what to do): a key's shard depends
+ * on the count, so a new count is a new keyspace, not a rebalance. The table stays as
+ * published (restored if lost, at its shard count) and no move starts, as under the
+ * kill switch, until the count is set back. Before the first publication the count
+ * may change freely.
+ *
  * Limitations: every reconcile replans (about 0.1-0.4 s of CPU at 65,536 × 3 over
- * 1,000 Cells, plus decoding and encoding the table); changing `spec.shards` re-keys the keyspace (a key's shard depends on
- * the count), so the table is rebuilt at once with every epoch raised and no data
- * moved; a Cell that changes zone mid-move finishes the move, and the next plan moves
- * whatever then breaks the spread rule.
+ * 1,000 Cells, plus decoding and encoding the table); a Cell that changes zone
+ * mid-move finishes the move, and the next plan moves whatever then breaks the spread
+ * rule; if both the routing ConfigMap and its last-good copy are lost, the shard count
+ * is known only from the new spec (the table is rebuilt at that count).
  */
 import { createHash } from 'node:crypto';
 import { quorumOf, type ShardMapSpec, type ShardMapStatus } from '../crds/shardmap.ts';
@@ -42,7 +49,7 @@ import type { MemberState, PlacementMember, PlacementPlan } from '../legos/place
 import { invalidSpecConditions, invalidSpecEvent, type Decision, type PlannedEvent, type SpecResult } from './decision.ts';
 import type { KillSwitchState } from './kill-switch.ts';
 import { entryAfter, inFlight, stepMove, type Move, type MoveEntry } from './shardmap-move.ts';
-import { moveEntryOf, replicasByCell, routingConfigMap, routingConfigMapName, routingEntryOf, sameEntry, settleTable, type ObservedTable } from './shardmap-table.ts';
+import { fenceRestored, moveEntryOf, replicasByCell, routingConfigMaps, routingConfigMapName, routingEntryOf, sameEntry, settleTable, type ObservedTable } from './shardmap-table.ts';
 
 /** A Cell the cellSelector picks, as the decider needs it. */
 export interface MemberCell {
@@ -62,6 +69,8 @@ export interface ShardMapObservation {
   /** Cells the cellSelector picks in the namespace (deleting ones excluded). */
   readonly cells: readonly MemberCell[];
   readonly table: ObservedTable;
+  /** The last-good copy of the routing table (ConfigMap `<name>-routing-last-good`). */
+  readonly lastGood: ObservedTable;
   /** The table this process last published, with its checksum (the shell's memory). */
   readonly remembered?: { readonly table: RoutingTable; readonly checksum: string } | undefined;
   /** Acknowledgements by Cell, then shard → epoch. */
@@ -130,26 +139,29 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
     if (findCondition(previous?.conditions as Condition[] | undefined, 'Ready')?.reason !== 'InvalidSpec') events.push(invalidSpecEvent(input.spec.message));
     return { ...base, status: { ...previous, observedGeneration: input.generation, conditions }, events, requeueAfterMs: undefined, reason: `invalid spec: ${input.spec.message}` };
   }
-  const spec = input.spec.value;
-  const S = spec.shards;
-  const R = spec.replicas;
-  const frozen = input.killSwitch.engaged;
-  let settled = settleTable(input.table, input.remembered, previous);
+  let settled = settleTable(input.table, input.lastGood, input.remembered, previous);
+  let publishedChecksum = input.table.kind === 'valid' ? input.table.checksum : undefined;
   if (settled.kind === 'trusted' && settled.table.version < (previous?.routingVersion ?? 0)) {
     // The cache has not caught up with our own last write: build on what was written, or wait.
     const own = input.remembered;
-    if (own !== undefined && own.table.version === previous?.routingVersion) settled = { kind: 'trusted', table: own.table };
-    else return { ...base, status: previous, events: [], requeueAfterMs: 250, reason: `routing ConfigMap in cache at version ${settled.table.version}, status at ${previous?.routingVersion ?? 0}: waiting for the cache` };
-  }
-  let published = settled.kind === 'rebuild' ? undefined : settled.table;
-  let rebuildWhy = settled.kind === 'rebuild' ? settled.why : undefined;
-  if (published && published.shards !== S) {
-    rebuildWhy = `spec.shards changed from ${published.shards} to ${S}: keys map to new shards`;
-    published = undefined;
+    if (own !== undefined && own.table.version === previous?.routingVersion) {
+      settled = { kind: 'trusted', table: own.table };
+      publishedChecksum = own.checksum;
+    } else return { ...base, status: previous, events: [], requeueAfterMs: 250, reason: `routing ConfigMap in cache at version ${settled.table.version}, status at ${previous?.routingVersion ?? 0}: waiting for the cache` };
   }
   const observedVersion = input.table.kind === 'valid' ? input.table.table.version : 0;
-  const lastVersion = Math.max(previous?.routingVersion ?? 0, observedVersion, published?.version ?? 0);
+  const lastGoodVersion = input.lastGood.kind === 'valid' ? input.lastGood.table.version : 0;
+  const lastVersion = Math.max(previous?.routingVersion ?? 0, observedVersion, lastGoodVersion, settled.kind === 'rebuild' ? 0 : settled.table.version);
   const nextVersion = lastVersion + 1;
+  const published = settled.kind === 'trusted' ? settled.table : settled.kind === 'restored' ? fenceRestored(settled.table, input.table.kind === 'valid' ? input.table.table : undefined, nextVersion) : undefined;
+  const rebuildWhy = settled.kind === 'rebuild' ? settled.why : undefined;
+  // A published keyspace keeps its shard count: a key's shard depends on it, so a new
+  // count is a new keyspace (refused; the table stays as published, moves freeze).
+  const refused = published && published.shards !== input.spec.value.shards ? shardsRefusal(published.shards, input.spec.value.shards, published.version) : undefined;
+  const spec: ShardMapSpec = refused && published ? { ...input.spec.value, shards: published.shards } : input.spec.value;
+  const S = spec.shards;
+  const R = spec.replicas;
+  const frozen = input.killSwitch.engaged || refused !== undefined;
   if (settled.kind === 'restored') logs.push({ event: 'routing_restored', fields: { why: settled.why, version: nextVersion } });
   if (settled.kind === 'restored') {
     events.push({ type: 'Warning', reason: 'RoutingTableRestored', note: `${settled.why}: restored as version ${nextVersion}` });
@@ -256,13 +268,19 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
   let next: RoutingTable | undefined = published;
   let decisionApply: ShardMapDecision['apply'] = [];
   let publishedOut: ShardMapDecision['published'];
+  const owner = { name: input.name, namespace: input.namespace, uid: input.uid };
   if (mustPublish && (published || changed.size === S)) {
     const entries: RoutingEntry[] = Array.from({ length: S }, (_, s) => routingEntryOf(s, entryOf(s)));
     next = { name: input.name, version: nextVersion, shards: S, replicas: R, keyHash: KEY_HASH_NAME, entries };
-    const cm = routingConfigMap({ name: input.name, namespace: input.namespace, uid: input.uid }, next);
-    decisionApply = [cm.child];
-    publishedOut = { table: next, checksum: cm.checksum };
+    const cms = routingConfigMaps(owner, next);
+    // The last-good copy first: whatever happens to the routing ConfigMap later, the
+    // copy holds every version routers may have seen.
+    decisionApply = [cms.lastGood, cms.routing];
+    publishedOut = { table: next, checksum: cms.checksum };
   } else {
+    // The last-good copy lost, edited or behind: write it again (same version).
+    const copy = input.lastGood;
+    if (published && (copy.kind !== 'valid' || copy.annotatedChecksum !== copy.checksum || copy.checksum !== publishedChecksum)) decisionApply = [routingConfigMaps(owner, published).lastGood];
     // Nothing new to publish: a move whose table change is already out waits on that version.
     moves = moves.map((m) => (m.version === nextVersion ? { ...m, version: lastVersion } : m));
   }
@@ -288,7 +306,7 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
   const remaining = plan ? plan.moves.length - movesStarted + moves.length : moves.length;
   const inputs = fingerprint(spec, input.cells);
   let lastRebalance = previous?.lastRebalance;
-  if (plan && published && plan.moves.length > 0 && lastRebalance?.inputs !== inputs) {
+  if (plan && published && !refused && plan.moves.length > 0 && lastRebalance?.inputs !== inputs) {
     lastRebalance = { moves: plan.moves.length, done: 0, lowerBound: plan.lowerBound, time: at.now, inputs };
     logs.push({ event: 'rebalance_planned', fields: { moves: plan.moves.length, lowerBound: plan.lowerBound, inFlightLimit: maxInFlightOf(spec, 1024) } });
     events.push({ type: 'Normal', reason: 'RebalancePlanned', note: `${plan.moves.length} replica moves planned (lower bound ${plan.lowerBound})` });
@@ -297,15 +315,22 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
   for (const kind of ['started', 'fenced', 'done', 'failed'] as const) {
     if (counts[kind] > 0) logs.push({ event: `migration_${kind}`, fields: { count: counts[kind], shards: sample[kind], version: next?.version } });
   }
-  const ready: ConditionInput = planProblem
+  const ready: ConditionInput = refused
+    ? { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: refused }
+    : planProblem
     ? { type: 'Ready', status: 'False', reason: 'InsufficientMembers', message: planProblem }
     : next
       ? { type: 'Ready', status: 'True', reason: 'Published', message: `routing version ${next.version} in ConfigMap ${routingConfigMapName(input.name)}: ${S} shards × ${R} over ${input.cells.length} Cells` }
       : { type: 'Ready', status: 'False', reason: 'NotPublished', message: 'no routing table published yet' };
-  if (planProblem && findCondition(previous?.conditions as Condition[] | undefined, 'Ready')?.reason !== 'InsufficientMembers') events.push({ type: 'Warning', reason: 'InsufficientMembers', note: planProblem });
+  const wasReady = findCondition(previous?.conditions as Condition[] | undefined, 'Ready');
+  if (refused && wasReady?.reason !== 'InvalidSpec') events.push(invalidSpecEvent(refused));
+  const degraded: ConditionInput = refused
+    ? { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message: refused }
+    : { type: 'Degraded', status: 'False', reason: 'SpecValid', message: 'the spec is valid' };
+  if (!refused && planProblem && findCondition(previous?.conditions as Condition[] | undefined, 'Ready')?.reason !== 'InsufficientMembers') events.push({ type: 'Warning', reason: 'InsufficientMembers', note: planProblem });
   const rebalancing: ConditionInput =
     remaining > 0
-      ? { type: 'Rebalancing', status: 'True', reason: frozen ? 'KillSwitchEngaged' : 'MovesInFlight', message: `${moves.filter(inFlight).length} moves in flight, ${remaining} to go${lastRebalance?.lowerBound === undefined ? '' : ` (lower bound ${lastRebalance.lowerBound})`}` }
+      ? { type: 'Rebalancing', status: 'True', reason: input.killSwitch.engaged ? 'KillSwitchEngaged' : frozen ? 'InvalidSpec' : 'MovesInFlight', message: `${moves.filter(inFlight).length} moves in flight, ${remaining} to go${lastRebalance?.lowerBound === undefined ? '' : ` (lower bound ${lastRebalance.lowerBound})`}` }
       : { type: 'Rebalancing', status: 'False', reason: 'Balanced', message: `every replica where the plan wants it (max load ratio ${Math.max(0, ...loadRatios.values())})` };
   const spread = plan?.spread;
   const spreadCondition: ConditionInput =
@@ -318,7 +343,7 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
         }
       : { type: 'SpreadDegraded', status: 'False', reason: 'Spread', message: `replicas of each shard on distinct ${spec.placement.spreadBy === 'zone' ? 'zones' : 'Cells'}` };
   const progressing: ConditionInput = { ...rebalancing, type: 'Progressing' };
-  const conditions = setConditions(previous?.conditions as Condition[] | undefined, [ready, rebalancing, progressing, spreadCondition, enforcing], at);
+  const conditions = setConditions(previous?.conditions as Condition[] | undefined, [ready, rebalancing, progressing, spreadCondition, enforcing, degraded], at);
   const status: ShardMapStatus = {
     ...previous,
     observedGeneration: input.generation,
@@ -348,6 +373,15 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** The message of a refused change of `spec.shards` (names the field, the numbers and what to do). */
+function shardsRefusal(published: number, wanted: number, version: number): string {
+  return (
+    `spec.shards: changed from ${published} to ${wanted} after routing version ${version} was published with ${published} shards; ` +
+    `a key's shard depends on the shard count, so ${wanted} shards is a new keyspace. The routing table stays as published and no move starts: ` +
+    `set spec.shards back to ${published}, or create a new ShardMap with ${wanted} shards, copy the data, point clients at its routing ConfigMap, then delete this one`
+  );
+}
 
 function enforcingCondition(killSwitch: KillSwitchState, previous: ShardMapStatus | undefined, events: PlannedEvent[]): ConditionInput {
   const before = findCondition(previous?.conditions as Condition[] | undefined, 'Enforcing');
