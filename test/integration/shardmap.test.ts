@@ -1,8 +1,11 @@
 /**
  * The ShardMap controller (with the Cell controller, which it feeds) against the real
  * API server, running with the operator's ServiceAccount: a balanced routing table,
- * adding a Cell (moves at the lower bound), draining a Cell to `Drained`, and the kill
- * switch freezing and releasing a drain. A witness (the client library's
+ * adding a Cell (moves at the lower bound), draining a Cell to `Drained`, the kill
+ * switch at each scope (the ShardMap, its Namespace, the operator's config) freezing
+ * and releasing rebalancing, the routing ConfigMap restored after a hand edit or a
+ * delete (also by a new operator process, from the last-good copy), and a change of
+ * `spec.shards` refused. A witness (the client library's
  * `watchRoutingTable`, a watch on the routing ConfigMap) records every published version
  * and checks that versions and epochs only increase and quorum is never lost.
  */
@@ -16,6 +19,7 @@ import type { ShardMapStatus } from '../../src/crds/shardmap.ts';
 import type { CellStatus } from '../../src/crds/cell.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
+import { encodeTable } from '../../src/legos/placement/routing-table.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
 import { startManager, type RunningManager } from '../support/operator.ts';
 
@@ -42,13 +46,18 @@ describe('ShardMap controller', () => {
       const m = await getMap();
       return check(m) ? m : undefined;
     }, { timeoutMs, intervalMs: 200 });
+  const controllers = () => [cellController({ operatorNamespace: 'manyfold-system', placementProviders: [shardMapPlacements] }), shardMapController({ operatorNamespace: 'manyfold-system' })];
+  const routingTable = async (name = 'orders-routing') => {
+    const cm = await admin.getOrUndefined<KubeObject & { binaryData?: Record<string, string> }>(Resources.ConfigMap, name, ns.name);
+    return cm === undefined ? undefined : tableOfConfigMap(cm);
+  };
   const balanced = (m: ShardMap) => condition(m, 'Rebalancing')?.status === 'False' && (m.status?.migrations ?? []).length === 0 && condition(m, 'Ready')?.status === 'True';
   const replicasOn = (m: ShardMap, name: string) => m.status?.members?.find((x) => x.cell === name)?.replicas ?? 0;
 
   beforeAll(async () => {
     admin = await adminClient();
     ns = await testNamespace(admin, 'shardmap');
-    operator = await startManager([cellController({ operatorNamespace: 'manyfold-system', placementProviders: [shardMapPlacements] }), shardMapController({ operatorNamespace: 'manyfold-system' })]);
+    operator = await startManager(controllers());
     for (let i = 0; i < 6; i++) await apply(cell(`store-${i}`, `zone-${i % 3}`));
     await apply({
       apiVersion: 'manyfold.dev/v1alpha1',
@@ -119,6 +128,38 @@ describe('ShardMap controller', () => {
     await untilMap('drain resumed and finished', (m) => condition(m, 'Enforcing')?.status === 'True' && replicasOn(m, 'store-2') === 0 && balanced(m));
   });
 
+  it('the kill switch on the Namespace, then globally (manyfold-system/manyfold-config), freezes rebalancing: no move starts, the table stays; release resumes', async () => {
+    const KILL = 'manyfold.dev/kill-switch';
+    const scopes = [
+      { scope: `namespace ${ns.name}`, cell: cell('store-8', 'zone-2'), set: (v: string | null) => admin.patch(Resources.Namespace, { name: ns.name }, { metadata: { annotations: { [KILL]: v } } }, { type: 'merge' }) },
+      { scope: 'global', cell: cell('store-9', 'zone-2'), set: (v: string | null) => admin.patch(Resources.ConfigMap, { name: 'manyfold-config', namespace: 'manyfold-system' }, { metadata: { annotations: { [KILL]: v } } }, { type: 'merge' }) },
+    ];
+    for (const { scope, cell: added, set } of scopes) {
+      await untilMap('orders balanced', balanced);
+      await set('true');
+      try {
+        const frozen = await untilMap(`Enforcing=False (${scope})`, (m) => condition(m, 'Enforcing')?.reason === 'KillSwitchEngaged' && (condition(m, 'Enforcing')?.message ?? '').includes(`(${scope})`), 15_000);
+        const version = frozen.status?.routingVersion;
+        const table = await routingTable();
+        await apply(added);
+        // Wait until the operator has seen the new Cell (it is a member), then some more.
+        const seen = await untilMap(`${added.metadata.name ?? ''} is a member`, (m) => (m.status?.members ?? []).some((x) => x.cell === added.metadata.name), 15_000);
+        await new Promise((r) => setTimeout(r, 1500));
+        const still = await getMap();
+        expect(still.status?.routingVersion).toBe(version);
+        expect(replicasOn(still, added.metadata.name ?? '')).toBe(0);
+        expect(still.status?.migrations ?? []).toEqual([]);
+        expect(condition(seen, 'Rebalancing')).toMatchObject({ status: 'True', reason: 'KillSwitchEngaged' });
+        expect((await routingTable())?.version).toBe(table?.version);
+      } finally {
+        await set(null);
+      }
+      const resumed = await untilMap(`released (${scope}): rebalanced onto ${added.metadata.name ?? ''}`, (m) => condition(m, 'Enforcing')?.status === 'True' && replicasOn(m, added.metadata.name ?? '') > 0 && balanced(m));
+      expect(condition(resumed, 'Enforcing')?.reason).toBe('Enforcing');
+    }
+    expect(operator.errors).toEqual([]);
+  });
+
   it('with handoff Acknowledged, moves wait in Copying until the receiving host acknowledges through the client library', async () => {
     await apply({
       apiVersion: 'manyfold.dev/v1alpha1',
@@ -169,6 +210,58 @@ describe('ShardMap controller', () => {
     const recreated = await untilMap('restored after the delete', (m) => (m.status?.routingVersion ?? 0) > (restored.status?.routingVersion ?? 0));
     const cm = await eventually('the routing ConfigMap is back', async () => admin.getOrUndefined<KubeObject & { binaryData?: Record<string, string> }>(Resources.ConfigMap, 'orders-routing', ns.name));
     expect(tableOfConfigMap(cm)?.version).toBeGreaterThanOrEqual(recreated.status?.routingVersion ?? 0);
+  });
+
+  it('a new operator process restores a routing ConfigMap deleted or edited by hand while none ran: the last good table at a higher version', async () => {
+    const good = await untilMap('orders balanced', balanced);
+    const last = await eventually('the last good table', async () => {
+      const t = await routingTable();
+      return t?.version === good.status?.routingVersion ? t : undefined;
+    });
+    // 1. Deleted while no operator runs; a new process (no memory of the table) starts.
+    await operator.stop();
+    await admin.delete(Resources.ConfigMap, { name: 'orders-routing', namespace: ns.name });
+    operator = await startManager(controllers());
+    const afterDelete = await eventually('restored after the delete by a new process', async () => {
+      const t = await routingTable();
+      return t !== undefined && t.version > last.version ? t : undefined;
+    });
+    expect(afterDelete.entries).toEqual(last.entries); // the same replicas and the same epochs: restored, not rebuilt
+    const restoredMap = await untilMap('status names the restored version', (m) => m.status?.routingVersion === afterDelete.version && balanced(m));
+    expect(condition(restoredMap, 'Ready')?.reason).toBe('Published');
+    // 2. Edited by hand while none runs: a valid table at a higher version (routers take it), shard 0 on one Cell twice.
+    await operator.stop();
+    const cm = await admin.get<KubeObject & { binaryData: Record<string, string> }>(Resources.ConfigMap, 'orders-routing', ns.name);
+    const edited = { ...afterDelete, version: afterDelete.version + 5, entries: afterDelete.entries.map((e) => (e.shard === 0 ? { ...e, replicas: [e.replicas[0] ?? '', e.replicas[0] ?? ''] } : e)) };
+    const { binary } = encodeTable(edited);
+    await admin.patch(Resources.ConfigMap, { name: 'orders-routing', namespace: ns.name }, { binaryData: { ...cm.binaryData, 'table.json.gz': binary } }, { type: 'merge' });
+    operator = await startManager(controllers());
+    const afterEdit = await eventually('restored after the edit by a new process', async () => {
+      const t = await routingTable();
+      return t !== undefined && t.version > edited.version ? t : undefined;
+    });
+    expect(afterEdit.entries.map((e) => e.replicas)).toEqual(last.entries.map((e) => e.replicas));
+    expect(afterEdit.entries[0]?.epoch).toBe(afterEdit.version); // the shard the edit changed is fenced at the new version
+    expect(afterEdit.entries.slice(1).map((e) => e.epoch)).toEqual(last.entries.slice(1).map((e) => e.epoch));
+    const events = await admin.list<KubeObject & { reason?: string; involvedObject?: { name?: string } }>(Resources.Event, { namespace: ns.name });
+    const reasons = events.items.filter((e) => e.involvedObject?.name === 'orders').map((e) => e.reason);
+    expect(reasons).toContain('RoutingTableRestored');
+    expect(reasons).not.toContain('RoutingTableRebuilt');
+    expect(operator.errors).toEqual([]);
+  });
+
+  it('refuses a change of spec.shards once published (Ready=False InvalidSpec naming the field); setting it back resumes', async () => {
+    const before = await untilMap('orders balanced', balanced);
+    const spec = { ...before.spec, shards: 512 };
+    await apply({ apiVersion: 'manyfold.dev/v1alpha1', kind: 'ShardMap', metadata: { name: 'orders', namespace: ns.name }, spec });
+    const refused = await untilMap('Ready=False InvalidSpec', (m) => condition(m, 'Ready')?.reason === 'InvalidSpec', 15_000);
+    expect(condition(refused, 'Ready')?.message).toMatch(/^spec\.shards: changed from 256 to 512 .*set spec\.shards back to 256/);
+    expect(refused.status?.routingVersion).toBe(before.status?.routingVersion);
+    expect((await routingTable())?.shards).toBe(256);
+    await apply({ apiVersion: 'manyfold.dev/v1alpha1', kind: 'ShardMap', metadata: { name: 'orders', namespace: ns.name }, spec: { ...spec, shards: 256 } });
+    const back = await untilMap('Ready again', (m) => condition(m, 'Ready')?.status === 'True' && balanced(m), 15_000);
+    expect(back.status?.routingVersion).toBe(before.status?.routingVersion);
+    expect(witness.tables.every((t) => t.shards === 256)).toBe(true);
   });
 
   it('every version the witness saw kept quorum, and versions and epochs only increased', () => {
