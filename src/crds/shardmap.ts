@@ -41,7 +41,7 @@ export const ShardMapDefaults = {
 export const ShardMapSpecSchema = withRules(
   z
     .object({
-      shards: z.int().min(1).max(MAX_SHARDS).describe('Number of shards the keyspace is split into.'),
+      shards: z.int().min(1).max(MAX_SHARDS).describe("Number of shards the keyspace is split into. Fixed once a routing table is published: a key's shard depends on it, so a change is refused (Ready=False, InvalidSpec) until it is set back; reshard by creating a new ShardMap."),
       replicas: z.int().min(1).max(MAX_REPLICAS).describe('Replicas of each shard, each on a different Cell.'),
       failureTolerance: z.int().min(0).max(MAX_REPLICAS).describe('Failed Cells (or zones, with spreadBy zone) the placement must survive; less than replicas.').optional(),
       quorum: z.int().min(1).max(MAX_REPLICAS).describe('Replicas that must acknowledge a write; at most replicas. Omitted: a majority of replicas.').optional(),
@@ -152,7 +152,7 @@ export const ShardMapStatusSchema = z
     ...statusBaseShape(),
     routingConfigMap: z.string().max(253).describe('ConfigMap holding the published routing table.').optional(),
     routingVersion: count('Version of the published routing table; increases with every change.').optional(),
-    routingChecksum: z.string().max(128).describe('SHA-256 of the published routing table (a hand-edited ConfigMap is detected and restored).').optional(),
+    routingChecksum: z.string().max(128).describe('SHA-256 of the published routing table (a hand-edited ConfigMap is detected and restored from the copy <name>-routing-last-good).').optional(),
     members: listMap(z.array(MemberSchema).max(MAX_MEMBERS), ['cell']).describe('Member Cells and their load.').optional(),
     balance: z
       .object({ maxLoadRatio: z.number().min(0).describe('Highest member loadRatio.').optional() })
