@@ -264,6 +264,25 @@ describe('ShardMap controller', () => {
     expect(witness.tables.every((t) => t.shards === 256)).toBe(true);
   });
 
+  it('a selector that matches nothing, and more replicas than members: Ready=False InsufficientMembers naming the numbers, nothing published', async () => {
+    const map = (name: string, spec: Record<string, unknown>) => apply({ apiVersion: 'manyfold.dev/v1alpha1', kind: 'ShardMap', metadata: { name, namespace: ns.name }, spec });
+    await map('nomatch', { shards: 16, replicas: 3, cellSelector: { matchLabels: { tier: 'nothing-has-this' } } });
+    await map('toowide', { shards: 16, replicas: 9, cellSelector: { matchLabels: { tier: 'storage' } } });
+    for (const [name, message] of [
+      ['nomatch', /^cellSelector matches no Cell in the namespace$/],
+      ['toowide', /^replicas 9 need 9 Cells that can hold them .* the selector picks \d+$/],
+    ] as const) {
+      const m = await eventually(`${name} InsufficientMembers`, async () => {
+        const x = await admin.get<ShardMap>(ShardMapType, name, ns.name);
+        return condition(x, 'Ready')?.reason === 'InsufficientMembers' ? x : undefined;
+      });
+      expect(condition(m, 'Ready')).toMatchObject({ status: 'False', message: expect.stringMatching(message) as unknown });
+      expect(m.status?.routingVersion).toBeUndefined();
+      expect(await admin.getOrUndefined(Resources.ConfigMap, `${name}-routing`, ns.name)).toBeUndefined();
+    }
+    expect(operator.errors).toEqual([]);
+  });
+
   it('every version the witness saw kept quorum, and versions and epochs only increased', () => {
     expect(witness.tables.length).toBeGreaterThan(3);
     for (let i = 1; i < witness.tables.length; i++) {
