@@ -17,7 +17,8 @@
  *
  * Last-good copy: ConfigMap `<name>-routing-last-good`, same encoding, written with
  * every published version (before the routing ConfigMap, and both before status) and
- * rewritten whenever it differs from the published table. It is what makes a restore
+ * rewritten whenever it is lost, edited or differs from the published table (not while
+ * the cache merely lags this process's own write of it). It is what makes a restore
  * survive an operator failover: the old leader's memory is gone, status holds only the
  * version and checksum. Why a ConfigMap and not status: at 65,536 shards × 3 the table
  * is ~0.3 MB compressed (~0.4 MB in base64), and status is rewritten at every move step

@@ -226,6 +226,15 @@ describe('reconcileShardMap', () => {
     expect(w.lastGood).toMatchObject({ kind: 'valid', table: { version } });
     expect(w.status?.routingVersion).toBe(version);
     expect(w.step().apply).toEqual([]);
+    // A copy one version behind, while this process remembers writing the current one,
+    // is the cache lagging: not written again. Without the memory (a new leader) it is.
+    const current = w.lastGood as ObservedTable;
+    if (current.kind !== 'valid' || w.table.kind !== 'valid') throw new Error('no copy');
+    w.lastGood = { ...current, table: { ...current.table, version: (version ?? 0) - 1 }, checksum: 'previous', annotatedChecksum: 'previous' };
+    w.remembered = { table: w.table.table, checksum: w.table.checksum };
+    expect(w.step().apply).toEqual([]);
+    w.remembered = undefined;
+    expect(w.step().apply.map((c) => c.name)).toEqual(['orders-routing-last-good']);
     // An older intact copy (put back by hand) is not trusted for a restore.
     const copy = w.lastGood as ObservedTable;
     if (copy.kind !== 'valid') throw new Error('no copy');

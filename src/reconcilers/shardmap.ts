@@ -278,9 +278,12 @@ export function reconcileShardMap(input: ShardMapObservation, now: number): Shar
     decisionApply = [cms.lastGood, cms.routing];
     publishedOut = { table: next, checksum: cms.checksum };
   } else {
-    // The last-good copy lost, edited or behind: write it again (same version).
+    // The last-good copy lost, edited or behind: write it again (same version). An
+    // intact copy behind a version this process wrote it at is the cache lagging.
     const copy = input.lastGood;
-    if (published && (copy.kind !== 'valid' || copy.annotatedChecksum !== copy.checksum || copy.checksum !== publishedChecksum)) decisionApply = [routingConfigMaps(owner, published).lastGood];
+    const intactCopy = copy.kind === 'valid' && copy.annotatedChecksum === copy.checksum;
+    const lagging = intactCopy && copy.table.version < (published?.version ?? 0) && input.remembered !== undefined && input.remembered.checksum === publishedChecksum;
+    if (published && !lagging && (!intactCopy || copy.checksum !== publishedChecksum)) decisionApply = [routingConfigMaps(owner, published).lastGood];
     // Nothing new to publish: a move whose table change is already out waits on that version.
     moves = moves.map((m) => (m.version === nextVersion ? { ...m, version: lastVersion } : m));
   }
