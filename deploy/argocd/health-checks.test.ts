@@ -122,6 +122,18 @@ describe('deploy/argocd/health-checks.yaml', () => {
         message: 'InsufficientMembers: replicas 3 need 3 Cells; the selector picks 2',
       });
     });
+
+    it('is Degraded, naming spec.shards, when a change of the shard count is refused; Degraded=False does not count', () => {
+      const refused = 'spec.shards: changed from 256 to 512 after routing version 7 was published with 256 shards; set spec.shards back to 256';
+      expect(
+        health([
+          { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: refused },
+          { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message: refused },
+          { type: 'Rebalancing', status: 'True', reason: 'InvalidSpec', message: '0 moves in flight, 12 to go' },
+        ]),
+      ).toEqual({ status: 'Degraded', message: `InvalidSpec: ${refused}` });
+      expect(health([ready, { type: 'Degraded', status: 'False', reason: 'SpecValid', message: 'the spec is valid' }, { type: 'Rebalancing', status: 'False', reason: 'Balanced', message: 'ok' }]).status).toBe('Healthy');
+    });
   });
 
   describe('RatePolicy, with the conditions its controller writes', () => {
