@@ -19,9 +19,12 @@
  * Rollout pauses and their Events come from the queue after that burst. A new leader
  * decides from the caches it warmed as a follower, so the safe variant is the first
  * thing it writes.
-
+ *
  * Limitations: the ConfigMap a reconcile wrote is remembered per namespace (bounded) until
- * the cache shows it; a write refused with Conflict is retried with backoff.
+ * the cache shows it; a reconcile's write refused with Conflict is retried with backoff,
+ * the urgent path's at once (up to 4 attempts) over the ConfigMap read from the API
+ * server. Reconciles already running when a switch flips are not stopped: their writes
+ * and Events may land during the urgent burst.
  */
 import { ManyfoldResources } from '../crds/index.ts';
 import type { FeatureFlagStatus } from '../crds/featureflag.ts';
