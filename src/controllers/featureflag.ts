@@ -11,15 +11,20 @@
  * `status.version`); kill switches on the Namespace and the operator config (the shell).
  * A deleted flag's key republishes the namespace without it.
  *
- * Kill switch: a flip of the global switch (and the first reconcile of a new leader)
- * publishes every namespace whose documents differ before anything else, in parallel, so
- * no namespace waits for one of its flags to come up in the queue; a Namespace or flag
- * switch is published by the first reconcile of any flag of that namespace. After a
- * failover the new leader decides from the caches it warmed as a follower, so the safe
- * variant is what it publishes first.
+ * Kill switch, ahead of the queue (the controller's `urgent` work, runtime/urgent.ts): a
+ * flip of the switch on the operator's config, a Namespace, a flag or a Rollout, and the
+ * start of every term (right after the epoch is enforced), decide and publish the
+ * documents of every affected namespace at once: one fenced ConfigMap write per
+ * namespace, in parallel, while every controller's reconciles wait; flag statuses,
+ * Rollout pauses and their Events come from the queue after that burst. A new leader
+ * decides from the caches it warmed as a follower, so the safe variant is the first
+ * thing it writes.
  *
  * Limitations: the ConfigMap a reconcile wrote is remembered per namespace (bounded) until
- * the cache shows it; a write refused with Conflict is retried with backoff.
+ * the cache shows it; a reconcile's write refused with Conflict is retried with backoff,
+ * the urgent path's at once (up to 4 attempts) over the ConfigMap read from the API
+ * server. Reconciles already running when a switch flips are not stopped: their writes
+ * and Events may land during the urgent burst.
  */
 import { ManyfoldResources } from '../crds/index.ts';
 import type { FeatureFlagStatus } from '../crds/featureflag.ts';
@@ -28,8 +33,11 @@ import { FLAGS_CONFIGMAP, FLAGS_VERSION_ANNOTATION } from '../legos/flagd/source
 import { FlagsLabel, reconcileFeatureFlag, type FeatureFlagDecision, type FeatureFlagObservation } from '../reconcilers/featureflag.ts';
 import { killSwitchState } from '../reconcilers/kill-switch.ts';
 import type { Cache, ControllerSpec, ReconcileContext } from '../runtime/controller.ts';
-import { OperatorConfigMap, keyOfObject, operatorConfigSelector } from '../runtime/kill-switch.ts';
+import { FencedError } from '../runtime/errors.ts';
+import { OperatorConfigMap, keyOfObject, killSwitchTriggers, operatorConfigSelector } from '../runtime/kill-switch.ts';
 import { applyChildren, commit, defineController } from '../runtime/shell.ts';
+import type { UrgentContext, UrgentScope } from '../runtime/urgent.ts';
+import { isConflict } from '../kube/errors.ts';
 import { Resources } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { flagEntries, killSwitchGauge, rolloutEntries, waveCells, type FlagObject } from './flags-shared.ts';
@@ -38,6 +46,22 @@ type ConfigMapObject = KubeObject & { data?: Record<string, string> };
 const published = { labelSelector: FlagsLabel };
 /** Namespaces whose last written ConfigMap is remembered. */
 const MaxRememberedNamespaces = 10_000;
+/** Namespaces the urgent kill-switch path publishes at once. */
+const MaxParallelPublishes = 32;
+/** Attempts of one urgent publish that meets a Conflict. */
+const MaxUrgentAttempts = 4;
+
+/** Runs `work` over `items`, at most `limit` at a time; rejects with the first failure. */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 export interface FeatureFlagControllerOptions {
   readonly operatorNamespace: string;
@@ -79,22 +103,27 @@ export function featureFlagController(options: FeatureFlagControllerOptions): Co
     return cache.get(Resources.ConfigMap, `${options.operatorNamespace}/${OperatorConfigMap}`, operatorConfigSelector(options.operatorNamespace))?.metadata.annotations;
   }
 
-  function observe(ctx: ReconcileContext, namespace: string, flag: FlagObject | undefined, status: FeatureFlagStatus | undefined): FeatureFlagObservation {
-    const cm = publishedOf(ctx.cache, namespace);
+  /**
+   * The namespace's observation from the caches. `flag` is the reconciled flag (undefined:
+   * only the namespace documents are decided); `fresh` replaces the cached ConfigMap (read
+   * from the API server after a Conflict).
+   */
+  function observe(view: Pick<ReconcileContext, 'cache' | 'writer'>, namespace: string, flag: { name: string; object: FlagObject; status: FeatureFlagStatus | undefined } | undefined, fresh?: ConfigMapObject): FeatureFlagObservation {
+    const cm = fresh ?? publishedOf(view.cache, namespace);
     const version = Number(cm?.metadata.annotations?.[FLAGS_VERSION_ANNOTATION]);
     return {
       namespace,
-      flag: flag === undefined ? undefined : { name: ctx.name, generation: flag.metadata.generation ?? 0 },
-      flags: flagEntries(ctx.cache, namespace, (f) => (f.metadata.name === ctx.name ? status : ctx.writer.statusOf(f))),
-      namespaceAnnotations: ctx.cache.get(Resources.Namespace, namespace)?.metadata.annotations,
-      globalAnnotations: globalAnnotations(ctx.cache),
-      rollouts: rolloutEntries(ctx.cache, namespace),
-      cells: waveCells(ctx.cache, namespace),
+      flag: flag === undefined ? undefined : { name: flag.name, generation: flag.object.metadata.generation ?? 0 },
+      flags: flagEntries(view.cache, namespace, (f) => (flag !== undefined && f.metadata.name === flag.name ? flag.status : view.writer.statusOf(f))),
+      namespaceAnnotations: view.cache.get(Resources.Namespace, namespace)?.metadata.annotations,
+      globalAnnotations: globalAnnotations(view.cache),
+      rollouts: rolloutEntries(view.cache, namespace),
+      cells: waveCells(view.cache, namespace),
       published: cm === undefined ? undefined : { data: cm.data ?? {}, version: Number.isFinite(version) ? version : 0, resourceVersion: cm.metadata.resourceVersion },
     };
   }
 
-  async function publish(ctx: ReconcileContext, namespace: string, decision: FeatureFlagDecision): Promise<void> {
+  async function publish(ctx: Pick<ReconcileContext, 'cache' | 'writer' | 'signal' | 'log'>, namespace: string, decision: FeatureFlagDecision): Promise<void> {
     const before = ctx.cache.get<ConfigMapObject>(Resources.ConfigMap, `${namespace}/${FLAGS_CONFIGMAP}`, published);
     const applied = await applyChildren(ctx, decision.apply);
     if (applied.transient !== undefined) throw applied.transient; // nothing published: no status claims it
@@ -114,24 +143,51 @@ export function featureFlagController(options: FeatureFlagControllerOptions): Co
   }
 
   /**
-   * The global kill switch affects every namespace: the first reconcile after it flips
-   * (or the first of a new leader) publishes the documents of every namespace whose
-   * published documents differ, before its own flag's status, instead of leaving each
-   * namespace to wait for one of its flags to come up in the queue.
+   * The urgent publish of one namespace's documents (decided from the caches, flag
+   * statuses left to the queue). A Conflict (a reconcile that was already running wrote
+   * first) is retried at once over the ConfigMap read from the API server.
    */
-  let publishedGlobal: boolean | undefined;
-  async function publishEverywhereOnGlobalFlip(ctx: ReconcileContext): Promise<void> {
-    const engaged = killSwitchState({ object: undefined, namespace: undefined, global: globalAnnotations(ctx.cache) }).engaged;
-    if (engaged === publishedGlobal) return;
-    const namespaces = [...new Set(ctx.cache.list(ManyfoldResources.FeatureFlag).map((f) => f.metadata.namespace ?? ''))].sort();
-    await Promise.all(
-      namespaces.map(async (namespace) => {
-        const decision = reconcileFeatureFlag(observe(ctx, namespace, undefined, undefined), ctx.clock.now());
-        if (decision.apply.length > 0) await publish(ctx, namespace, decision);
-      }),
+  async function publishNow(ctx: UrgentContext, namespace: string): Promise<boolean> {
+    let fresh: ConfigMapObject | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const decision = reconcileFeatureFlag(observe(ctx, namespace, undefined, fresh), ctx.clock.now());
+      if (decision.apply.length === 0) return false;
+      try {
+        await publish(ctx, namespace, decision);
+        return true;
+      } catch (error) {
+        if (!isConflict(error) || attempt >= MaxUrgentAttempts) throw error;
+        fresh = await ctx.client.getOrUndefined<ConfigMapObject>(Resources.ConfigMap, FLAGS_CONFIGMAP, namespace);
+      }
+    }
+  }
+
+  /**
+   * Kill-switch enforcement ahead of every queue (runtime/urgent.ts): on a flip of the
+   * switch on the operator's config, a Namespace, a flag or a Rollout, and first thing in
+   * every term, the documents of every affected namespace are decided and published at
+   * once, one write per namespace, in parallel (at most 32 at a time); statuses, Rollout
+   * pauses and Events follow from the queue.
+   */
+  async function enforce(ctx: UrgentContext, scope: UrgentScope): Promise<void> {
+    const started = ctx.clock.monotonic();
+    const namespaces = scope.all ? [...new Set(ctx.cache.list(ManyfoldResources.FeatureFlag).map((f) => f.metadata.namespace ?? ''))].sort() : [...scope.namespaces].sort();
+    let wrote = 0;
+    let failed = 0;
+    await inParallel(namespaces, MaxParallelPublishes, async (namespace) => {
+      try {
+        if (await publishNow(ctx, namespace)) wrote++;
+      } catch (error) {
+        if (error instanceof FencedError) throw error;
+        failed++;
+        ctx.log.warn({ event: 'kill_switch_publish_failed', namespace, err: error instanceof Error ? error.message : String(error) }, 'urgent publish failed; the queue retries');
+      }
+    });
+    const global = killSwitchState({ object: undefined, namespace: undefined, global: globalAnnotations(ctx.cache) }).engaged;
+    ctx.log.info(
+      { event: 'kill_switch_enforced', scope: scope.all ? 'all' : 'namespaces', global, namespaces: namespaces.length, published: wrote, failed, ms: Math.round(ctx.clock.monotonic() - started) },
+      'kill switches enforced ahead of the queue',
     );
-    publishedGlobal = engaged;
-    ctx.log.info({ event: engaged ? 'kill_switch_engaged' : 'kill_switch_released', scope: 'global', namespaces: namespaces.length }, 'global kill switch published in every namespace');
   }
 
   return defineController<FlagObject>({
@@ -150,14 +206,14 @@ export function featureFlagController(options: FeatureFlagControllerOptions): Co
       // A new version: the flags whose status.version lags it (and flags that are not in it yet).
       { type: Resources.ConfigMap, selector: published, map: (cm, cache) => lagging(cm, cache) },
     ],
+    urgent: { triggers: killSwitchTriggers(options.operatorNamespace, [ManyfoldResources.FeatureFlag, ManyfoldResources.Rollout]), run: enforce },
     gone: async (ctx) => {
       const namespace = ctx.namespace ?? '';
-      await publish(ctx, namespace, reconcileFeatureFlag(observe(ctx, namespace, undefined, undefined), ctx.clock.now()));
+      await publish(ctx, namespace, reconcileFeatureFlag(observe(ctx, namespace, undefined), ctx.clock.now()));
     },
     reconcile: async (ctx) => {
-      await publishEverywhereOnGlobalFlip(ctx);
       const namespace = ctx.namespace ?? '';
-      const decision = reconcileFeatureFlag(observe(ctx, namespace, ctx.object, ctx.status), ctx.clock.now());
+      const decision = reconcileFeatureFlag(observe(ctx, namespace, { name: ctx.name, object: ctx.object, status: ctx.status }), ctx.clock.now());
       ctx.log.debug({ event: 'featureflag_planned', reason: decision.reason }, 'planned');
       await publish(ctx, namespace, decision);
       return commit(ctx, decision);

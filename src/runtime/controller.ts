@@ -12,7 +12,9 @@
  * - a periodic resync of every primary object (default 10 min), the level-triggered
  *   safety net.
  * Reconciles run only while the process leads (one queue and worker pool per term);
- * informers run on every replica so a new leader starts with a warm cache.
+ * informers run on every replica so a new leader starts with a warm cache. A
+ * controller's `urgent` work (runtime/urgent.ts) runs outside the queue, first in each
+ * term and at once on its triggers, and every reconcile waits while it runs.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../legos/clock.ts';
@@ -28,6 +30,7 @@ import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { ExponentialFailureRateLimiter, WorkQueue, WorkerPool, defaultControllerRateLimiter, type ReconcileResult } from './queue/index.ts';
 import type { FencedWriter } from './writer.ts';
+import { mergeScopes, type UrgentGate, type UrgentScope, type UrgentSpec } from './urgent.ts';
 
 /** Narrows an informer to a namespace and/or selectors (see Manager.informer). */
 export interface InformerSelector {
@@ -97,6 +100,8 @@ export interface ControllerSpec {
   readonly resyncPeriodMs?: number;
   /** Registers the controller's domain metrics with the manager's (runs once, when added). */
   readonly metrics?: (metrics: OperatorMetrics) => void;
+  /** Work run ahead of every queue: on its triggers, and first in every term (runtime/urgent.ts). */
+  readonly urgent?: UrgentSpec;
 }
 
 /** What the manager provides a controller for one leadership term. */
@@ -115,6 +120,8 @@ export interface ControllerDeps {
   readonly cache: Cache;
   readonly informer: (type: ResourceType, selector?: InformerSelector) => Informer;
   readonly drainTimeoutMs: number;
+  /** The manager's gate: reconciles wait while urgent work runs. */
+  readonly gate: UrgentGate;
 }
 
 function meaningfulUpdate(old: KubeObject, next: KubeObject): boolean {
@@ -135,6 +142,12 @@ export class Controller {
   private readonly deps: ControllerDeps;
   private queue: WorkQueue | undefined;
   private readonly log: Logger;
+  /** The term being led (urgent triggers act only then). */
+  private term: TermContext | undefined;
+  /** Scope of urgent work requested and not started yet. */
+  private urgentPending: UrgentScope | undefined;
+  /** The urgent work running now, if any. */
+  private urgentRunning: Promise<void> | undefined;
 
   constructor(spec: ControllerSpec, deps: ControllerDeps) {
     this.spec = spec;
@@ -179,6 +192,49 @@ export class Controller {
       };
       this.deps.informer(watch.type, watch.selector).addHandler({ onAdd: map, onUpdate: (old, o) => (map(old), map(o)), onDelete: map });
     }
+    for (const trigger of this.spec.urgent?.triggers ?? []) {
+      const fire = (old: KubeObject | undefined, next: KubeObject | undefined) => {
+        const scope = trigger.affects(old, next);
+        if (scope !== undefined) this.requestUrgent(scope);
+      };
+      this.deps.informer(trigger.type, trigger.selector).addHandler({ onAdd: (o) => fire(undefined, o), onUpdate: (old, o) => fire(old, o), onDelete: (o) => fire(o, undefined) });
+    }
+  }
+
+  /**
+   * Starts a term: from now on urgent triggers act, and the urgent work runs over every
+   * namespace, holding the gate (closed before this returns), so it runs before any
+   * controller's first reconcile of the term. Call for every controller, then {@link run}.
+   */
+  beginTerm(term: TermContext): void {
+    this.term = term;
+    if (this.spec.urgent !== undefined) this.requestUrgent({ all: true });
+  }
+
+  /** Asks for urgent work over `scope`: at once (the gate closes now), or merged into the run after the current one. */
+  private requestUrgent(scope: UrgentScope): void {
+    const term = this.term;
+    const urgent = this.spec.urgent;
+    if (term === undefined || urgent === undefined || term.signal.aborted) return;
+    this.urgentPending = mergeScopes(this.urgentPending, scope);
+    if (this.urgentRunning !== undefined) return;
+    this.urgentRunning = this.deps.gate
+      .hold(async () => {
+        while (this.urgentPending !== undefined && !term.signal.aborted) {
+          const next = this.urgentPending;
+          this.urgentPending = undefined;
+          const started = this.deps.clock.monotonic();
+          try {
+            await urgent.run({ signal: term.signal, log: this.log, epoch: term.epoch, clock: this.deps.clock, writer: term.writer, cache: this.deps.cache, client: this.deps.client }, next);
+            this.log.debug({ event: 'urgent_done', all: next.all, ms: this.deps.clock.monotonic() - started }, 'urgent work done');
+          } catch (error) {
+            this.log.error({ event: 'urgent_failed', err: error instanceof Error ? error.message : String(error) }, 'urgent work failed; the queued reconciles will converge');
+          }
+        }
+      })
+      .finally(() => {
+        this.urgentRunning = undefined;
+      });
   }
 
   /** Runs reconciles for one term; resolves after the term ends and in-flight work drained. */
@@ -257,6 +313,9 @@ export class Controller {
     try {
       await pool.start(term.signal);
     } finally {
+      if (this.term === term) this.term = undefined;
+      this.urgentPending = undefined;
+      await this.urgentRunning;
       queue.shutDown();
       this.queue = undefined;
       await resyncLoop;
@@ -283,6 +342,8 @@ export class Controller {
       client: this.deps.client,
     };
     try {
+      // Urgent work (a kill switch's publish) goes first: wait while it runs.
+      await this.deps.gate.whenOpen(ctx.signal);
       return await this.spec.reconcile(ctx);
     } catch (error) {
       // NotFound ends the reconcile: the object (or the child it wrote) is gone, and

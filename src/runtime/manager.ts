@@ -8,7 +8,8 @@
  * Lifecycle: `start(signal)` starts the caches, binds the endpoints, then runs
  * leadership. For each term it waits for the caches to sync (warning every 10 s) and
  * runs the controllers until the term ends (renewal failed, a write was fenced, or
- * shutdown); then every controller stops taking work and drains. When `signal` aborts,
+ * shutdown), their urgent work (runtime/urgent.ts, the kill switch) before any
+ * reconcile; then every controller stops taking work and drains. When `signal` aborts,
  * in-flight reconciles drain (up to `drainTimeoutMs`), the Lease is released, the caches
  * stop, pending events are flushed and the endpoints close, in that order.
  *
@@ -29,6 +30,7 @@ import { defaultIdentity } from './leader/elector.ts';
 import { DefaultLeaseName, Leadership, type LeaderElectionOptions, type Term } from './leader/leadership.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { UrgentGate } from './urgent.ts';
 import { FencedWriter, FieldManager } from './writer.ts';
 
 export type { LeaderElectionOptions } from './leader/leadership.ts';
@@ -73,6 +75,7 @@ export class Manager {
   private readonly caches: Caches;
   private readonly endpoints: Endpoints;
   private readonly controllers: Controller[] = [];
+  private readonly gate: UrgentGate;
   private started = false;
   /** Epoch of the current term (0 when not leading). */
   epoch = 0;
@@ -88,6 +91,7 @@ export class Manager {
     this.metrics.trackMemory('event_dedupe', recorder.memories.dedupe);
     this.metrics.trackMemory('event_rate_limit', recorder.memories.rateLimit);
     this.recorder = recorder;
+    this.gate = new UrgentGate({ clock: this.clock });
     this.caches = new Caches({ client: this.client, namespace: options.namespace, clock: this.clock, log: this.log, informer: options.informer });
     this.endpoints = new Endpoints({
       healthProbeBindAddress: options.healthProbeBindAddress,
@@ -123,6 +127,7 @@ export class Manager {
       cache: this.caches.cache,
       informer: (type, selector) => this.caches.informer(type, selector),
       drainTimeoutMs: this.options.drainTimeoutMs ?? 30_000,
+      gate: this.gate,
     });
     this.controllers.push(controller);
     return controller;
@@ -194,7 +199,10 @@ export class Manager {
     this.metrics.trackMemory('writer_statuses', writer.memory);
     try {
       await this.waitForCaches(term.signal);
-      await Promise.all(this.controllers.map((c) => c.run({ signal: term.signal, epoch: term.epoch, writer })));
+      const context = { signal: term.signal, epoch: term.epoch, writer };
+      // Urgent work (the kill switch) first: it holds the gate before any worker starts.
+      for (const c of this.controllers) c.beginTerm(context);
+      await Promise.all(this.controllers.map((c) => c.run(context)));
     } catch (error) {
       if (!term.signal.aborted) throw error;
     } finally {

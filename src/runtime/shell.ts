@@ -14,7 +14,9 @@
  *   `released`, and records the events. A cache that still shows the finalizer after
  *   the removal does not trigger a second clean-up;
  * - the kill switch: `ctx.killSwitch` (the object, its Namespace, the operator's
- *   config) and the watches that requeue the covered objects when it flips;
+ *   config) and the watches that requeue the covered objects when it flips; a
+ *   controller that must act on a flip before any queued work declares `urgent`
+ *   (runtime/urgent.ts; triggers from `killSwitchTriggers`);
  * - status read-your-writes: `ctx.status` is the writer's freshest known status;
  * - domain metrics: `metrics(operatorMetrics)` runs once, when the manager adds the
  *   controller, and the declared `memories` (bounded maps) are reported as
@@ -43,6 +45,7 @@ import { FencedError, isInvalid } from './errors.ts';
 import { killSwitchOf, killSwitchWatches } from './kill-switch.ts';
 import type { OperatorMetrics, TrackedMemory } from './metrics.ts';
 import type { ReconcileResult } from './queue/index.ts';
+import type { UrgentSpec } from './urgent.ts';
 
 /** A primary object with its status typed. */
 export type ObjectWithStatus<Status> = KubeObject & { status?: Status };
@@ -101,6 +104,8 @@ export interface ShellSpec<T extends KubeObject> {
   readonly gone?: ((ctx: ReconcileContext) => Promise<void> | void) | undefined;
   /** Reconciles a live object. */
   readonly reconcile: (ctx: ObjectContext<T>) => Promise<ReconcileResult | void>;
+  /** Work ahead of every queue (the kill switch's publish): runtime/urgent.ts. */
+  readonly urgent?: UrgentSpec | undefined;
 }
 
 /** Most uids of objects whose finalizer this process removed, remembered at once. */
@@ -154,6 +159,7 @@ export function defineController<T extends KubeObject>(spec: ShellSpec<T>): Cont
     ...(spec.sources === undefined ? {} : { sources: spec.sources }),
     ...(spec.concurrency === undefined ? {} : { concurrency: spec.concurrency }),
     ...(spec.resyncPeriodMs === undefined ? {} : { resyncPeriodMs: spec.resyncPeriodMs }),
+    ...(spec.urgent === undefined ? {} : { urgent: spec.urgent }),
     metrics: (metrics) => {
       metrics.trackMemory(`${spec.name}_finalized`, finalized);
       for (const [name, memory] of Object.entries(spec.memories ?? {})) metrics.trackMemory(name, memory);
@@ -202,7 +208,7 @@ export interface AppliedChildren {
  * is rethrown at once (the term is over).
  */
 export async function applyChildren(
-  ctx: ReconcileContext,
+  ctx: Pick<ReconcileContext, 'writer' | 'signal'>,
   children: readonly DesiredChild[],
   options: { readonly skip?: ((child: DesiredChild) => boolean) | undefined } = {},
 ): Promise<AppliedChildren> {
