@@ -16,7 +16,8 @@
  * - `key`: one unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1) that parses, and
  *   that matches the public key of the first certificate in `cert`.
  * Common mistakes get their own message: DER instead of PEM, a key and a certificate
- * swapped, a block without its END line (truncated when copied), an encrypted key.
+ * swapped, a block without its END line (truncated when copied) or with text glued to
+ * it, an encrypted key.
  *
  * Limitations: whether the CA signed the etcd server's certificate, or the client
  * certificate is one etcd trusts, can only be learnt from a handshake; those failures
@@ -63,6 +64,9 @@ function splitPem(value: string | Uint8Array): Split {
     const end = `-----END ${label}-----`;
     const at = text.indexOf(end, match.index);
     if (at < 0) return { ok: false, message: `has a "-----BEGIN ${label}-----" line without its "${end}" line (truncated when copied?)` };
+    // OpenSSL refuses an END line with anything but a line break after it ("bad end line").
+    const after = text.charAt(at + end.length);
+    if (after !== '' && !/\s/.test(after)) return { ok: false, message: `has text right after its "${end}" line (two blocks run together?)` };
     blocks.push({ label, text: text.slice(match.index, at + end.length) });
   }
   if (blocks.length > 0) return { ok: true, blocks };
@@ -116,7 +120,9 @@ function privateKey(value: string | Uint8Array): { ok: true; key: KeyObject } | 
     return { ok: false, message: 'is encrypted with a passphrase; the etcd client needs an unencrypted key' };
   }
   try {
-    return { ok: true, key: createPrivateKey({ key: block.text, format: 'pem' }) };
+    // The whole text, as gRPC hands it to OpenSSL: that reader refuses some damage outside
+    // the block (text glued to the END line) that parsing the block alone would not see.
+    return { ok: true, key: createPrivateKey({ key: textOf(value), format: 'pem' }) };
   } catch (error) {
     return { ok: false, message: `does not parse as a ${block.label}: ${openssl(error)}` };
   }
