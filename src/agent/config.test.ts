@@ -37,7 +37,7 @@ describe('parseAgentConfig', () => {
 
   it('derives the heartbeat interval as max(1, floor(staleAfterSeconds / 3)) unless given', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 86_400 }), (stale) => {
+      fc.property(fc.integer({ min: 3, max: 86_400 }), (stale) => {
         const config = ok({ ...base, staleAfterSeconds: stale });
         expect(config.heartbeatIntervalSeconds).toBe(Math.max(1, Math.floor(stale / 3)));
         expect(defaultHeartbeatIntervalSeconds(stale)).toBe(config.heartbeatIntervalSeconds);

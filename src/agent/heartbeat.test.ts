@@ -3,7 +3,7 @@ import { ManualClock } from '../legos/clock.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { silentLogger } from '../runtime/log.ts';
-import { Heartbeat, type LeaseApi } from './heartbeat.ts';
+import { Heartbeat, beatTimeoutMs, type LeaseApi } from './heartbeat.ts';
 import type { HeartbeatReport } from './lease.ts';
 import { AgentStats } from './stats.ts';
 
@@ -115,6 +115,20 @@ describe('Heartbeat', () => {
     const idle = setup(() => undefined);
     expect(await idle.heartbeat.beat()).toBe(false);
     expect(idle.api.calls).toEqual([]);
+  });
+
+  it('gives a beat at least 5 s, so a 1 s interval survives an API server slower than 1 s', async () => {
+    expect([1, 3, 20, 60].map(beatTimeoutMs)).toEqual([5000, 5000, 20_000, 30_000]);
+    const api = new FakeLeases();
+    const slowGet = api.get.bind(api);
+    api.get = async (type, name, namespace) => {
+      await new Promise((r) => setTimeout(r, 1200));
+      return slowGet(type, name, namespace);
+    };
+    const stats = new AgentStats();
+    const heartbeat = new Heartbeat({ api, clock: new ManualClock(), log: silentLogger, stats, report: () => report, intervalSeconds: () => 1 });
+    expect(await heartbeat.beat()).toBe(true);
+    expect(stats.heartbeatFailures).toBe(0);
   });
 
   it('beats every interval on the clock until aborted', async () => {

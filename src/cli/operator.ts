@@ -43,6 +43,9 @@ const usage = `Usage: manyfold operator [flags]
   --require-fencing[=true|false]         lead only once the API server enforces the term's fencing
                                          epoch (default true; needs deploy/manifests/fencing-policy.yaml)
   --graceful-shutdown-timeout DUR        drain time for in-flight reconciles on SIGTERM (default 30s)
+  --sensorfleet-heartbeat-batch DUR      reconcile a SensorFleet because of its agents' heartbeats at
+                                         most once per DUR, folding the renewals in between (default
+                                         1s; 0s reconciles on every heartbeat)
   --log-level LEVEL                      trace, debug, info, warn, error (default info)
 
 ${tenancyUsage}
@@ -96,6 +99,8 @@ export interface OperatorFlags {
   etcdEndpoints: string[];
   gracefulShutdownMs: number;
   requireFencing: boolean;
+  /** SensorFleet heartbeat batching interval, ms. */
+  sensorFleetHeartbeatBatchMs: number;
   logLevel: LogLevel;
   /** What namespace users may reach through Manyfold resources (tenancy-flags.ts). */
   tenancy: TenancyPolicy;
@@ -122,6 +127,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
       'etcd-endpoints': { type: 'string' },
       'graceful-shutdown-timeout': { type: 'string' },
       'require-fencing': { type: 'string' },
+      'sensorfleet-heartbeat-batch': { type: 'string' },
       'log-level': { type: 'string' },
       ...tenancyFlagOptions,
       help: { type: 'boolean', short: 'h' },
@@ -147,6 +153,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
     etcdEndpoints: (values['etcd-endpoints'] ?? process.env['MANYFOLD_ETCD_ENDPOINTS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', values['graceful-shutdown-timeout'] ?? '30s'),
     requireFencing: parseBool('require-fencing', values['require-fencing'], true),
+    sensorFleetHeartbeatBatchMs: parseDuration('sensorfleet-heartbeat-batch', values['sensorfleet-heartbeat-batch'] ?? '1s'),
     logLevel,
     tenancy: parseTenancyFlags(values),
   };
@@ -218,7 +225,7 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
   if (ignoreLeaseLoss) {
     log.warn({ event: 'fault_injection', fault: 'ignore-lease-loss' }, 'FAULT INJECTION: this process keeps acting as leader after losing the Lease; only fencing stops it');
   }
-  registerControllers(manager, { etcdEndpoints: flags.etcdEndpoints, operatorNamespace: flags.operatorNamespace, log, tenancy: flags.tenancy });
+  registerControllers(manager, { etcdEndpoints: flags.etcdEndpoints, operatorNamespace: flags.operatorNamespace, log, tenancy: flags.tenancy, sensorFleetHeartbeatBatchMs: flags.sensorFleetHeartbeatBatchMs });
   const stop = new AbortController();
   let signals = 0;
   const onSignal = (name: string) => {

@@ -33,7 +33,8 @@
  *
  * Limitations: changing `spec.etcd` or `spec.key` moves the mirror to the new place and
  * leaves the old keys alone (they expire with their holders' leases). Secrets are read
- * per reconcile, not watched. The `lease_fencing_token` gauge is a float: tokens above
+ * per reconcile, not watched: a FencedLease blocked on its Secret (`CredentialsUnavailable`,
+ * `InvalidTLSSecret`: fencedlease-credentials.ts) looks again after 1 s growing to 30 s. The `lease_fencing_token` gauge is a float: tokens above
  * 2^53 lose precision there (never in status).
  */
 import type { Gauge } from 'prom-client';
@@ -52,7 +53,7 @@ import { commit, defineController, recordEvents, type FinalizerDecision, type Ob
 import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { LeaseBackends } from './fencedlease-backends.ts';
-import { readBackendConfig } from './fencedlease-credentials.ts';
+import { explainUnavailable, readBackendConfig } from './fencedlease-credentials.ts';
 
 export const FencedLeaseType: ResourceType = ManyfoldResources.FencedLease;
 
@@ -98,8 +99,8 @@ function targetOf(object: FencedLeaseObject, options: FencedLeaseControllerOptio
 
 /** The client for `target`, or why there is none (credentials, or options the client refuses). */
 async function clientFor(ctx: ReconcileContext, deps: Deps, target: LeaseTarget): Promise<{ ok: true; client: LeaseClient } | { ok: false; etcd: EtcdView }> {
-  const credentials = await readBackendConfig(ctx.client, ctx.namespace ?? '', target);
-  if (!credentials.ok) return { ok: false, etcd: { state: 'credentials', error: credentials.message } };
+  const credentials = await readBackendConfig(ctx.client, ctx.namespace ?? '', target, ctx.clock.now());
+  if (!credentials.ok) return { ok: false, etcd: { state: credentials.reason === 'InvalidTLSSecret' ? 'tlsSecret' : 'credentials', error: credentials.message } };
   try {
     return { ok: true, client: deps.backends.client(ctx.key, credentials.config) };
   } catch (error) {
@@ -126,7 +127,7 @@ async function look(ctx: ReconcileContext, deps: Deps, target: TargetResult): Pr
     if (!(error instanceof LeaseUnavailableError)) throw error;
     // The watch retries on its own and enqueues the key once it sees etcd again.
     deps.backends.watch(ctx.key, name, dir);
-    return { etcd: { state: 'unreachable', error: error.message }, client: got.client };
+    return { etcd: { state: 'unreachable', error: explainUnavailable(error.message, ctx.namespace ?? '', target.value) }, client: got.client };
   }
 }
 
@@ -149,7 +150,7 @@ async function cleanUp(ctx: ReconcileContext, deps: Deps, target: LeaseTarget): 
   // Secrets may be gone already (a namespace being deleted): use the client this object last used.
   const client = got.ok ? got.client : deps.backends.lastClient(ctx.key);
   if (!client) {
-    const error = got.ok ? 'no etcd client' : got.etcd.state === 'credentials' ? got.etcd.error : 'unusable etcd options';
+    const error = got.ok ? 'no etcd client' : got.etcd.state === 'credentials' || got.etcd.state === 'tlsSecret' ? got.etcd.error : 'unusable etcd options';
     return { kind: 'failed', reason: 'CredentialsUnavailable', error };
   }
   try {

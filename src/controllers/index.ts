@@ -22,13 +22,15 @@ export interface ControllerOptions {
   readonly log: Logger;
   /** What namespace users may reach (operator flags). @default DefaultTenancyPolicy */
   readonly tenancy?: { readonly fencedLease: FencedLeasePolicy; readonly sensorFleet: SensorFleetPolicy } | undefined;
+  /** SensorFleet heartbeat batching, ms (--sensorfleet-heartbeat-batch). @default DEFAULT_HEARTBEAT_BATCH_MS */
+  readonly sensorFleetHeartbeatBatchMs?: number | undefined;
 }
 
 export function registerControllers(manager: Manager, options: ControllerOptions): void {
   manager.addController(cellController({ operatorNamespace: options.operatorNamespace, placementProviders: [shardMapPlacements] }));
   manager.addController(shardMapController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(fencedLeaseController({ defaultEndpoints: options.etcdEndpoints, operatorNamespace: options.operatorNamespace, log: options.log, policy: options.tenancy?.fencedLease }));
-  manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace, policy: options.tenancy?.sensorFleet }));
+  manager.addController(sensorFleetController({ operatorNamespace: options.operatorNamespace, policy: options.tenancy?.sensorFleet, heartbeatBatchMs: options.sensorFleetHeartbeatBatchMs }));
   manager.addController(featureFlagController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(rolloutController({ operatorNamespace: options.operatorNamespace }));
   manager.addController(ratePolicyController({ operatorNamespace: options.operatorNamespace }));

@@ -11,8 +11,10 @@
  * again with the apply outcomes); transient failures are reported and thrown so the
  * queue backs off.
  *
- * Wake-ups: the fleet, its children, its heartbeats (every renewal), Nodes that match
- * (or matched) a fleet's selector, kill switches, and the decider's timer (a heartbeat
+ * Wake-ups: the fleet, its children, its heartbeats (batched: at most one reconcile per
+ * `heartbeatBatchMs`, default 1 s, however many agents renew meanwhile), Nodes that match
+ * (or matched) a fleet's selector when they come, go or change labels (not their status
+ * updates), kill switches, and the decider's timer (a heartbeat
  * that stops produces no event). Heartbeat Leases of a fleet that no longer exists are
  * deleted when their fleet's key comes up, and swept when any fleet of the namespace
  * reconciles.
@@ -67,7 +69,20 @@ export interface SensorFleetControllerOptions {
   readonly concurrency?: number | undefined;
   /** What fleets may put on nodes (images, spool root, host paths, tolerations). @default DefaultSensorFleetPolicy */
   readonly policy?: SensorFleetPolicy | undefined;
+  /**
+   * Heartbeat batching: a fleet is reconciled because of its agents' heartbeats at most
+   * once per this many ms; the renewals that arrive meanwhile are folded into one
+   * reconcile at the end of the interval (runtime/queue/floor.ts). Each reconcile reads
+   * every heartbeat of the fleet, so without it N agents cost up to N reconciles of
+   * O(N) work per heartbeat interval. Changes of the fleet, its children and Nodes, and
+   * the staleness timer, are not delayed. 0 turns batching off.
+   * @default {@link DEFAULT_HEARTBEAT_BATCH_MS} (operator flag `--sensorfleet-heartbeat-batch`)
+   */
+  readonly heartbeatBatchMs?: number | undefined;
 }
+
+/** Default heartbeat batching interval, ms: status shows a heartbeat at most this late. */
+export const DEFAULT_HEARTBEAT_BATCH_MS = 1000;
 
 function asHeartbeat(lease: LeaseObject): HeartbeatLease {
   return {
@@ -115,6 +130,14 @@ function observeFleet(ctx: ObjectContext<FleetObject>, image: string, policy: Se
   return { observation, leases };
 }
 
+/** Whether an update changed an object's labels (what a fleet's node selector reads). */
+export function labelsChanged(old: KubeObject, next: KubeObject): boolean {
+  const a = old.metadata.labels ?? {};
+  const b = next.metadata.labels ?? {};
+  const keys = Object.keys(a);
+  return keys.length !== Object.keys(b).length || keys.some((k) => a[k] !== b[k]);
+}
+
 /** Keys of the fleets whose nodeSelector matches `node` (the watch maps old and new). */
 function fleetsSelecting(node: KubeObject, fleets: readonly FleetObject[]): string[] {
   const labels = node.metadata.labels ?? {};
@@ -140,7 +163,11 @@ export function sensorFleetController(options: SensorFleetControllerOptions): Co
     ownsSelector: labelled,
     concurrency: options.concurrency ?? 4,
     memories: { sensorfleet_status_writes: writes },
-    watches: [labelWatch(Resources.Lease, FleetLabel), { type: Resources.Node, map: (node, cache) => fleetsSelecting(node, cache.list<FleetObject>(SensorFleetType)) }],
+    watches: [
+      { ...labelWatch(Resources.Lease, FleetLabel), minIntervalMs: options.heartbeatBatchMs ?? DEFAULT_HEARTBEAT_BATCH_MS },
+      // Only a Node's name and labels matter to a fleet, not its status heartbeats (every 10-60 s per node).
+      { type: Resources.Node, map: (node, cache) => fleetsSelecting(node, cache.list<FleetObject>(SensorFleetType)), updated: labelsChanged },
+    ],
     // Children are garbage-collected; heartbeats go once the fleet is gone.
     gone: async (ctx) => {
       writes.delete(ctx.key);

@@ -38,6 +38,13 @@ export const MAX_FILTERS = 8;
 export const MAX_STALE_NODES = 50;
 
 /** Code-side defaults of a SensorFleet spec (never written into the stored spec). */
+/**
+ * Smallest `staleAfterSeconds`: agents heartbeat every max(1, floor(s / 3)) s, so with
+ * s = 1 or 2 a node goes stale between two on-time heartbeats (measured with 200 agents:
+ * bench/README.md, issue 15); from 3 on it takes two missed heartbeats.
+ */
+export const MIN_STALE_AFTER_SECONDS = 3;
+
 export const SensorFleetDefaults = {
   intervalMs: 1000,
   staleAfterSeconds: 60,
@@ -182,10 +189,12 @@ export const SensorFleetSpecSchema = z
     sink: SinkSchema,
     staleAfterSeconds: z
       .int()
-      .min(1)
+      .min(MIN_STALE_AFTER_SECONDS, `must be at least ${MIN_STALE_AFTER_SECONDS}: agents heartbeat every max(1, staleAfterSeconds/3) s, so below ${MIN_STALE_AFTER_SECONDS} a single late heartbeat marks a node stale`)
       .max(86_400)
       .default(SensorFleetDefaults.staleAfterSeconds)
-      .describe('A node whose agent has not reported a sample for this long counts as stale.'),
+      .describe(
+        `A node whose agent has not reported a sample for this long counts as stale. Agents heartbeat every max(1, floor(staleAfterSeconds / 3)) seconds; at least ${MIN_STALE_AFTER_SECONDS}, so that a node is stale only after missing two heartbeats.`,
+      ),
     degradedStaleFraction: z
       .number()
       .min(0)

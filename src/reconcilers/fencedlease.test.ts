@@ -82,6 +82,7 @@ describe('reconcileFencedLease: status and conditions', () => {
     [{ state: 'unreachable', error: 'connect ECONNREFUSED' }, 'EtcdUnavailable'],
     [{ state: 'denied', error: 'permission denied' }, 'EtcdAccessDenied'],
     [{ state: 'credentials', error: 'Secret ns/etcd-user (spec.etcd.auth.secretName) not found' }, 'CredentialsUnavailable'],
+    [{ state: 'tlsSecret', error: 'Secret ns/etcd-tls (spec.etcd.tls.secretName): key tls.key is encrypted with a passphrase' }, 'InvalidTLSSecret'],
     [{ state: 'invalid', message: 'spec.etcd.endpoints: not set' }, 'InvalidSpec'],
   ] as [EtcdView, string][])('keeps the last known holder and reports %o as Ready=False %s', (etcd, reason) => {
     const before = planFencedLease(input({ etcd: observed(holder('app-1', 7n)) })).status;
@@ -107,6 +108,26 @@ describe('reconcileFencedLease: status and conditions', () => {
     const back = planFencedLease(input({ status: much.status, now: NOW + 3_601_000 }));
     expect(cond(back.status, 'Ready')).toMatchObject({ status: 'True', reason: 'Observed' });
     expect(back.events.map((e) => e.reason)).toContain('EtcdAvailable');
+  });
+
+  it('reports a broken TLS Secret once, looks again with backoff (not hot), and recovers when it is fixed', () => {
+    const bad: EtcdView = { state: 'tlsSecret', error: 'Secret ns/etcd-tls (spec.etcd.tls.secretName): key ca.crt holds no PEM block' };
+    const first = planFencedLease(input({ etcd: bad }));
+    expect(cond(first.status, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidTLSSecret', message: bad.error });
+    expect(first.events.map((e) => e.reason)).toEqual(['InvalidTLSSecret']);
+    expect(first.requeueAfterMs).toBe(1000);
+    // Still broken a minute later: the same status (no write), no new event, a 30 s wait.
+    const again = planFencedLease(input({ etcd: bad, status: first.status, now: NOW + 60_000 }));
+    expect(again.status).toEqual(first.status);
+    expect(again.events).toEqual([]);
+    expect(again.requeueAfterMs).toBe(30_000);
+    // Another problem in the same Secret: the message follows, still no new event.
+    const other = planFencedLease(input({ etcd: { state: 'tlsSecret', error: 'key tls.key does not match' }, status: again.status, now: NOW + 90_000 }));
+    expect(cond(other.status, 'Ready')?.message).toBe('key tls.key does not match');
+    expect(other.events).toEqual([]);
+    const fixed = planFencedLease(input({ status: other.status, now: NOW + 91_000 }));
+    expect(cond(fixed.status, 'Ready')).toMatchObject({ status: 'True', reason: 'Observed' });
+    expect(fixed.events.map((e) => e.reason)).toContain('EtcdAvailable');
   });
 
   it('cuts identities longer than status.holder allows', () => {

@@ -10,7 +10,11 @@
  * While etcd cannot be seen the last known values stay, flagged by the conditions.
  *
  * Conditions: `Ready` (True when etcd answered and the spec is usable; False with
- * `InvalidSpec`, `NotPermitted` (outside the administrator's policy), `EtcdUnavailable`, `EtcdAccessDenied` or `CredentialsUnavailable`),
+ * `InvalidSpec`, `NotPermitted` (outside the administrator's policy), `EtcdUnavailable`, `EtcdAccessDenied`,
+ * `CredentialsUnavailable` or `InvalidTLSSecret` (the TLS Secret's PEM content is unusable;
+ * the message names the Secret and key). Those that depend on something outside the spec
+ * (etcd, Secrets) are retried after half the outage so far, 1..30 s, and the Warning
+ * event is recorded once per outage, not per retry),
  * `Held` (True `Held`/`Acquiring`, False `Free`, Unknown while etcd is not seen) and
  * `HolderAllowed` (False `HolderNotAllowed` while a holder outside `allowedHolders` holds).
  *
@@ -74,6 +78,8 @@ export type EtcdView =
   | { readonly state: 'denied'; readonly error: string }
   /** The credentials could not be read (Secret or key missing). */
   | { readonly state: 'credentials'; readonly error: string }
+  /** The TLS Secret's content is unusable (malformed PEM, key not matching, half a pair); `error` names Secret and key. */
+  | { readonly state: 'tlsSecret'; readonly error: string }
   /** Not looked at: the spec is unusable (`invalid` carries the field and message). */
   | { readonly state: 'invalid'; readonly message: string }
   /** Not looked at: the spec reaches outside what the administrator allows (field named). */
@@ -145,12 +151,13 @@ const notSeen: Record<Exclude<EtcdView['state'], 'observed'>, string> = {
   unreachable: 'EtcdUnavailable',
   denied: 'EtcdAccessDenied',
   credentials: 'CredentialsUnavailable',
+  tlsSecret: 'InvalidTLSSecret',
   invalid: 'InvalidSpec',
   forbidden: 'NotPermitted',
 };
 
 /** Ready reasons of an etcd that could not be seen for reasons outside the spec (the ones that recover). */
-const recoverable = new Set(['EtcdUnavailable', 'EtcdAccessDenied', 'CredentialsUnavailable']);
+const recoverable = new Set(['EtcdUnavailable', 'EtcdAccessDenied', 'CredentialsUnavailable', 'InvalidTLSSecret']);
 
 function readyCondition(etcd: EtcdView): ConditionInput {
   switch (etcd.state) {
@@ -162,6 +169,8 @@ function readyCondition(etcd: EtcdView): ConditionInput {
       return { type: 'Ready', status: 'False', reason: 'EtcdAccessDenied', message: `etcd refused the credentials or permission: ${etcd.error}`.slice(0, 4096) };
     case 'credentials':
       return { type: 'Ready', status: 'False', reason: 'CredentialsUnavailable', message: etcd.error.slice(0, 4096) };
+    case 'tlsSecret':
+      return { type: 'Ready', status: 'False', reason: 'InvalidTLSSecret', message: etcd.error.slice(0, 4096) };
     case 'invalid':
       return { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: etcd.message.slice(0, 4096) };
     case 'forbidden':

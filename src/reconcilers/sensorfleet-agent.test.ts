@@ -31,7 +31,7 @@ const fleetSpecArb: fc.Arbitrary<SensorFleetSpecInput> = fc.record({
   ),
   spool: fc.record({ maxBytes: fc.constantFrom(65_536, 1_048_576), overflow: fc.constantFrom('dropOldest' as const, 'block' as const) }),
   sink: fc.oneof(fc.record({ type: fc.constant('http' as const), url: fc.constantFrom('http://collector:8080/ingest', 'https://c.example/x') }), fc.constant({ type: 'stdout' as const })),
-  staleAfterSeconds: fc.integer({ min: 1, max: 120 }),
+  staleAfterSeconds: fc.integer({ min: 3, max: 120 }),
   nodeSelector: fc.constantFrom(undefined, { edge: 'true' }),
   image: fc.constantFrom(undefined, 'ghcr.io/manyfold-dev/manyfold:0.2.0'),
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_STALE_NODES, withSensorFleetDefaults, type SensorFleetSpecInput, type SensorFleetStatus } from '../crds/sensorfleet.ts';
+import { MAX_STALE_NODES, parseSensorFleetSpec, withSensorFleetDefaults, type SensorFleetSpecInput, type SensorFleetStatus } from '../crds/sensorfleet.ts';
 import { microTime, rfc3339 } from '../legos/clock.ts';
 import { reconcileSensorFleet, withApplyFailures, type FleetObservation, type HeartbeatLease, type ObservedNode } from './sensorfleet.ts';
 import { FleetLabel, HeartbeatAnnotations, heartbeatLeaseName } from './sensorfleet-agent.ts';
@@ -275,6 +275,18 @@ describe('reconcileSensorFleet', () => {
     expect(bad.requeueAfterMs).toBeUndefined();
     const unparsed = reconcileSensorFleet(observation({ spec: { ok: false, message: 'spec.sensors[0].intervalMs: too small' } }), NOW);
     expect(unparsed.status.conditions?.find((c) => c.type === 'Ready')?.message).toBe('spec.sensors[0].intervalMs: too small');
+  });
+
+  it('refuses staleAfterSeconds below 3 with a message that says why (an object stored before the minimum was raised)', () => {
+    const parsed = parseSensorFleetSpec({ ...baseSpec, staleAfterSeconds: 1 });
+    expect(parsed.ok).toBe(false);
+    const plan = reconcileSensorFleet(observation({ spec: parsed }), NOW);
+    const ready = plan.status.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(ready?.message).toContain('staleAfterSeconds');
+    expect(ready?.message).toContain('must be at least 3: agents heartbeat every max(1, staleAfterSeconds/3) s');
+    expect(plan.apply).toEqual([]);
+    expect(parseSensorFleetSpec({ ...baseSpec, staleAfterSeconds: 3 }).ok).toBe(true);
   });
 
   it('freezes children and heartbeat cleanup under the kill switch, and still reports', () => {

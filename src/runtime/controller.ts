@@ -8,7 +8,8 @@
  *   ones (same generation, labels, annotations, finalizers and deletion timestamp),
  *   so the controller's own status writes do not wake it;
  * - owned kinds (`owns`): the object's controller owner of the primary kind;
- * - other watches (`watches`): a mapping function from object to keys;
+ * - other watches (`watches`): a mapping function from object to keys, optionally with
+ *   a floor (`minIntervalMs`) on how often one watch wakes one key;
  * - a periodic resync of every primary object (default 10 min), the level-triggered
  *   safety net.
  * Reconciles run only while the process leads (one queue and worker pool per term);
@@ -29,6 +30,7 @@ import type { KubeObject } from '../kube/types.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { ExponentialFailureRateLimiter, WorkQueue, WorkerPool, defaultControllerRateLimiter, type ReconcileResult } from './queue/index.ts';
+import { RateFloor } from './queue/floor.ts';
 import type { FencedWriter } from './writer.ts';
 import { mergeScopes, type UrgentGate, type UrgentScope, type UrgentSpec } from './urgent.ts';
 
@@ -74,6 +76,19 @@ export interface Watch {
   readonly selector?: InformerSelector;
   /** Keys of primary objects to reconcile when `object` changes (`cache` reads the others). */
   readonly map: (object: KubeObject, cache: Cache) => readonly string[];
+  /**
+   * Least time between two reconciles this watch asks for one key, ms: changes within
+   * the interval are folded into one reconcile at its end (queue/floor.ts; none is lost,
+   * none waits longer than the interval). Other triggers of the key are not delayed.
+   * @default 0 (every change enqueues at once)
+   */
+  readonly minIntervalMs?: number | undefined;
+  /**
+   * Whether an update is worth mapping (controller-runtime's update predicate), e.g.
+   * only label changes of Nodes, not their status heartbeats. Adds and deletes always are.
+   * @default every update
+   */
+  readonly updated?: ((old: KubeObject, next: KubeObject) => boolean) | undefined;
 }
 
 /**
@@ -148,6 +163,8 @@ export class Controller {
   private urgentPending: UrgentScope | undefined;
   /** The urgent work running now, if any. */
   private urgentRunning: Promise<void> | undefined;
+  /** The rate floors of watches with `minIntervalMs`, cleared at each term's start. */
+  private readonly floors: RateFloor[] = [];
 
   constructor(spec: ControllerSpec, deps: ControllerDeps) {
     this.spec = spec;
@@ -187,10 +204,21 @@ export class Controller {
       });
     }
     for (const watch of this.spec.watches ?? []) {
+      const floor = watch.minIntervalMs ? new RateFloor({ minIntervalMs: watch.minIntervalMs }) : undefined;
+      if (floor) this.floors.push(floor);
       const map = (o: KubeObject) => {
-        for (const key of watch.map(o, this.deps.cache)) this.enqueue(key);
+        for (const key of watch.map(o, this.deps.cache)) {
+          const verdict = floor ? floor.offer(key, this.deps.clock.monotonic()) : ({ kind: 'now' } as const);
+          if (verdict.kind === 'now') this.enqueue(key);
+          else if (verdict.kind === 'later') this.queue?.addAfter(key, verdict.delayMs, { retry: false });
+        }
       };
-      this.deps.informer(watch.type, watch.selector).addHandler({ onAdd: map, onUpdate: (old, o) => (map(old), map(o)), onDelete: map });
+      const onUpdate = (old: KubeObject, o: KubeObject) => {
+        if (watch.updated && !watch.updated(old, o)) return;
+        map(old);
+        map(o);
+      };
+      this.deps.informer(watch.type, watch.selector).addHandler({ onAdd: map, onUpdate, onDelete: map });
     }
     for (const trigger of this.spec.urgent?.triggers ?? []) {
       const fire = (old: KubeObject | undefined, next: KubeObject | undefined) => {
@@ -287,6 +315,7 @@ export class Controller {
       },
     });
     this.queue = queue;
+    for (const floor of this.floors) floor.clear();
     const primary = this.deps.informer(this.spec.for);
     // Objects whose spec the operator has not caught up with go first, so a new leader
     // reconciles the changes made during the failover before re-checking everything else.

@@ -63,7 +63,8 @@ describe('client options', () => {
     expect(configError(() => clientConfig({ endpoints: ['http://a'] })).field).toBe('endpoints[0]');
     expect(configError(() => clientConfig({ endpoints: ['http://a:1'], tls: { ca: 'x' } })).field).toBe('tls');
     expect(configError(() => clientConfig({ endpoints: ['https://a:1'], tls: { cert: 'c', key: 'k' } })).field).toBe('tls.ca');
-    expect(clientConfig({ endpoints: ['a:1'], tls: { ca: 'x' } }).secure).toBe(true);
+    // An endpoint without a scheme becomes https:// with TLS options (whose material is then checked: tls-material.test.ts).
+    expect(configError(() => clientConfig({ endpoints: ['a:1'], tls: { ca: 'x' } })).field).toBe('tls.ca');
   });
 
   it('merges gRPC options over keep-alive defaults', () => {

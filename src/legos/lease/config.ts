@@ -1,7 +1,7 @@
 /**
  * Validation and defaults of the lease client's options, and the key layout. Pure:
  * every function here returns a normalized value or throws a {@link LeaseConfigError}
- * naming the option and its allowed range.
+ * naming the option and its allowed range (TLS material is checked by tls-material.ts).
  *
  * Key layout: each lease name owns a directory (`<keyPrefix><name>/` or the override
  * `key`); every waiter, the holder included, is one key `<dir><lease id hex>` attached
@@ -12,6 +12,7 @@
  */
 import { BackoffPolicy } from '../retry.ts';
 import { LeaseConfigError } from './errors.ts';
+import { checkTlsMaterial } from './tls-material.ts';
 import type { AcquireOptions, FencedOp, LeaseClientOptions } from './types.ts';
 
 /** Smallest TTL accepted, s (etcd's own minimum is about 1.5 s with default election timeouts). */
@@ -91,6 +92,8 @@ export function clientConfig(options: LeaseClientOptions): ClientConfig {
   if (options.tls?.cert !== undefined && options.tls.key === undefined) throw new LeaseConfigError('tls.key', 'is required with tls.cert');
   if (options.tls?.key !== undefined && options.tls.cert === undefined) throw new LeaseConfigError('tls.cert', 'is required with tls.key');
   if (options.tls?.cert !== undefined && options.tls.ca === undefined) throw new LeaseConfigError('tls.ca', 'is required with a client certificate');
+  const tlsProblem = options.tls ? checkTlsMaterial(options.tls)[0] : undefined;
+  if (tlsProblem) throw new LeaseConfigError(`tls.${tlsProblem.part}`, tlsProblem.message);
   if (options.auth) {
     if (typeof options.auth.username !== 'string' || options.auth.username === '') throw new LeaseConfigError('auth.username', 'must be a non-empty string');
     if (typeof options.auth.password !== 'string') throw new LeaseConfigError('auth.password', 'must be a string');

@@ -4,6 +4,7 @@
  */
 export { createLeaseClient } from './client.ts';
 export { DEFAULT_KEY_PREFIX, MAX_FENCED_OPS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, defaultSafetyMarginMs } from './config.ts';
+export { checkTlsMaterial, type TlsMaterial, type TlsPart, type TlsProblem } from './tls-material.ts';
 export { LeaseAccessError, LeaseConfigError, LeaseError, LeaseLostError, LeaseUnavailableError, type LeaseEndReason } from './errors.ts';
 export type {
   AcquireOptions,

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { replay, sampleNumber, tempDir } from './fixtures.test-helper.ts';
 import { LocalDurableSpool } from './index.ts';
 
@@ -12,6 +12,10 @@ import { LocalDurableSpool } from './index.ts';
  * that every logged offset above the child's last acknowledgement is there, that the
  * replay is gap-free and uncorrupted, and that every record's number equals its offset.
  * Then the next child continues on the same directory.
+ *
+ * The kill moments come from a seeded PRNG; a failure prints the seed, and
+ * `MANYFOLD_SPOOL_CRASH_SEED=<seed>` replays the same moments (the child's own pace still
+ * varies with the machine's load).
  */
 
 const KILLS = 50;
@@ -71,8 +75,24 @@ async function runChild(dir: string, mode: string, killAfterMs: number): Promise
   return { readyLastOffset: Number(ready.slice(6)), lastLogged, logged, lastAck };
 }
 
+/** A small deterministic PRNG (mulberry32): uniform [0, 1) from a 32-bit seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 describe('LocalDurableSpool under kill -9', () => {
   it(`keeps every returned append across ${KILLS} SIGKILLs at random moments`, async () => {
+    const seed = Number(process.env['MANYFOLD_SPOOL_CRASH_SEED'] ?? Date.now() % 1_000_000);
+    onTestFailed(() => {
+      process.stdout.write(`[spool crash test] FAILED with seed ${seed}; replay: MANYFOLD_SPOOL_CRASH_SEED=${seed} npx vitest run --project unit src/legos/spool/crash.test.ts\n`);
+    });
+    const random = mulberry32(seed);
     const dir = tempDir();
     const modes = ['never', 'never', 'interval', 'never', 'always'];
     let maxLogged = 0;
@@ -82,7 +102,7 @@ describe('LocalDurableSpool under kill -9', () => {
     let replayed = 0;
     let truncations = 0;
     for (let kill = 0; kill < KILLS; kill++) {
-      const run = await runChild(dir, modes[kill % modes.length] as string, 20 + Math.floor(Math.random() * 180));
+      const run = await runChild(dir, modes[kill % modes.length] as string, 20 + Math.floor(random() * 180));
       expect(run.readyLastOffset).toBeGreaterThanOrEqual(maxLogged);
       maxLogged = Math.max(maxLogged, run.lastLogged);
       appendsReturned += run.logged;
@@ -109,7 +129,7 @@ describe('LocalDurableSpool under kill -9', () => {
       }
     }
     console.log(
-      `spool crash test: ${KILLS} SIGKILLs, ${appendsReturned} appends returned (last offset ${maxLogged}), ` +
+      `spool crash test (seed ${seed}): ${KILLS} SIGKILLs, ${appendsReturned} appends returned (last offset ${maxLogged}), ` +
         `${verified} returned-and-unacknowledged records found intact after the kills, ${replayed} records replayed and checked, ${truncations} torn tails truncated`,
     );
     expect(appendsReturned).toBeGreaterThan(KILLS);

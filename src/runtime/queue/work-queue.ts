@@ -132,11 +132,12 @@ export class WorkQueue<K extends string = string> {
 
   /**
    * Adds `key` once `ms` of monotonic time have passed (at once when `ms <= 0` or NaN).
-   * A key already waiting keeps the earlier of its two due times. Counts as a retry.
+   * A key already waiting keeps the earlier of its two due times. Counts as a retry
+   * unless `options.retry` is false (a wake-up deferred on purpose, not a failure).
    */
-  addAfter(key: K, ms: number): void {
+  addAfter(key: K, ms: number, options: { readonly retry?: boolean } = {}): void {
     if (this.#shuttingDown) return;
-    this.#metrics.retried();
+    if (options.retry !== false) this.#metrics.retried();
     if (!(ms > 0)) {
       this.add(key);
       return;
