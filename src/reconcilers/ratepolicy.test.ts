@@ -150,6 +150,24 @@ describe('reconcileRatePolicy', () => {
     expect(d.status?.shares?.[0]).toMatchObject({ clampedDemands: 2, minRequestsPerSecond: expect.closeTo(33.333, 2) as number });
   });
 
+  it('Demand mode: report noise within 10 % starts no transition; a real shift does', () => {
+    const spec: RatePolicySpecInput = { ...baseSpec, limits: [{ name: 'calls', key: 'c', requestsPerSecond: 1000, burst: 100, shareMode: 'Demand', floorPercent: 10 }] };
+    const demand = (p: string, rps: number, version: number): ObservedReport => ({ lease: `l-${p}`, pod: p, ackVersion: String(version), demand: JSON.stringify({ calls: rps }) });
+    const pods = [pod('a'), pod('b'), pod('c'), pod('d')];
+    const first = reconcileRatePolicy(observe({ specInput: spec, pods, reports: [demand('a', 25, 0), demand('b', 25, 0), demand('c', 1000, 0), demand('d', 1000, 0)] }), T0);
+    const v1 = docOf(first);
+    expect(v1.replicas.a?.calls?.[0]).toBeCloseTo(25, 3);
+    expect(v1.replicas.c?.calls?.[0]).toBeCloseTo(475, 3);
+    // the small askers' reports wobble by a few requests/s: the grants stay, no new version
+    const noisy = reconcileRatePolicy(observe({ specInput: spec, pods, status: first.status, published: publishedOf(first), reports: [demand('a', 27, 1), demand('b', 23.5, 1), demand('c', 1000, 1), demand('d', 1000, 1)] }), T0 + 100);
+    expect(noisy.published?.newVersion ?? false).toBe(false);
+    expect(noisy.status?.converged ?? first.status?.converged).toBe(true);
+    // a shares more than 10 % away: a new version, a lowered first (c and d wait for its acknowledgement)
+    const shift = reconcileRatePolicy(observe({ specInput: spec, pods, status: first.status, published: publishedOf(first), reports: [demand('a', 1000, 1), demand('b', 25, 1), demand('c', 25, 1), demand('d', 1000, 1)] }), T0 + 200);
+    expect(shift.published?.newVersion).toBe(true);
+    expect(docOf(shift).replicas.c?.calls?.[0]).toBeCloseTo(25, 3);
+  });
+
   it('deletes the reports of pods that no longer exist once they hold nothing', () => {
     const d = reconcileRatePolicy(observe({ pods: [pod('a')], reports: [ack('a', 1), ack('gone', 1)] }), T0);
     expect(d.delete).toEqual([{ lease: 'partner.gone' }]);

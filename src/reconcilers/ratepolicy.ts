@@ -6,7 +6,10 @@
  *
  * - Replicas: pods the selector picks that are Ready and not being deleted.
  * - Targets: each Global limit split over them (ratepolicy-shares.ts: Even, or Demand
- *   from the reports, clamped); PerReplica limits are published as they are.
+ *   from the reports, clamped); PerReplica limits are published as they are. A Demand
+ *   split that moves no replica's share by more than {@link DEMAND_HYSTERESIS} of it
+ *   keeps the grants as they are ({@link holdSmallMoves}): demand noise starts no
+ *   lower-then-raise transition.
  * - Moves: one step of the no-overshoot protocol (ratepolicy-protocol.ts) from the
  *   published state, with the clients' acknowledgements; a new version whenever a
  *   grant or a limit changed, a refresh (same version, later expiry) every third of
@@ -82,6 +85,41 @@ export interface PolicyDecision extends Decision<RatePolicyStatus, { readonly le
 }
 
 const MAX_WAITING_LISTED = 16;
+
+/**
+ * A Demand-mode split replaces the grants only when some replica's target differs from
+ * its grant by more than this fraction (0.1: 10 %) of the larger of the two; smaller
+ * moves keep the grants (they are within 10 % of max-min fair). Every move costs a
+ * transition (lower, wait for the acknowledgements, raise), so moving for noise in the
+ * reports would keep the replicas in transitions.
+ */
+export const DEMAND_HYSTERESIS = 0.1;
+
+type Targets = Record<string, Record<string, { rate: number; burst: number }>>;
+
+/**
+ * Keeps the published grants as the targets of each limit of `limits` when the same
+ * replicas hold them, they fit the budget, and no replica's target moved by more than
+ * {@link DEMAND_HYSTERESIS}. Mutates `target`.
+ */
+export function holdSmallMoves(target: Targets, budget: Readonly<Record<string, { rate: number; burst: number }>>, state: ProtocolState | undefined, limits: readonly string[]): void {
+  if (state === undefined) return;
+  const names = Object.keys(target);
+  if (names.length === 0 || Object.keys(state.replicas).length !== names.length || !names.every((n) => n in state.replicas)) return;
+  for (const limit of limits) {
+    const grants = names.map((n) => state.replicas[n]?.granted[limit]);
+    const held = grants.flatMap((g) => (g === undefined ? [] : [g]));
+    if (held.length !== names.length) continue;
+    const room = budget[limit];
+    if (room === undefined || held.reduce((a, g) => a + g.rate, 0) > room.rate || held.reduce((a, g) => a + g.burst, 0) > room.burst) continue;
+    const small = names.every((n, i) => {
+      const t = target[n]?.[limit];
+      const g = held[i]!;
+      return t !== undefined && Math.abs(t.rate - g.rate) <= DEMAND_HYSTERESIS * Math.max(t.rate, g.rate);
+    });
+    if (small) names.forEach((n, i) => (target[n]![limit] = { ...held[i]! }));
+  }
+}
 
 function limitEntries(spec: RatePolicySpec): LimitEntry[] {
   return spec.limits.map((l) => ({
@@ -174,6 +212,8 @@ export function reconcileRatePolicy(policy: PolicyObservation, now: number): Pol
   const replicas = selected.filter((p) => p.ready && !p.deleting).map((p) => p.name).sort();
   const reports = new Map(policy.reports.map((r) => [r.pod, r]));
   const { target, budget, clamped } = targetsOf(spec, entries, replicas, reports);
+  const demandLimits = entries.filter((e) => e.scope === 'Global' && e.shareMode === 'Demand').map((e) => e.name);
+  holdSmallMoves(target, budget, published?.state, demandLimits);
   const acks: Record<string, Ack> = {};
   for (const r of policy.reports) {
     const v = Number(r.ackVersion);
