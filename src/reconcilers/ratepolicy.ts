@@ -4,7 +4,8 @@
  * the report Leases to delete, the status with its conditions, the events, and when to
  * look again, each with a reason.
  *
- * - Replicas: pods the selector picks that are Ready and not being deleted.
+ * - Replicas: pods the selector picks that are Ready and not being deleted (the
+ *   observation holds only pods labelled `ratepolicy.manyfold.dev/enforcer`).
  * - Targets: each Global limit split over them (ratepolicy-shares.ts: Even, or Demand
  *   from the reports, clamped); PerReplica limits are published as they are. A Demand
  *   split that moves no replica's share by more than {@link DEMAND_HYSTERESIS} of it
@@ -29,7 +30,7 @@ import type { RatePolicySpec, RatePolicyStatus } from '../crds/ratepolicy.ts';
 import { RatePolicyDefaults } from '../crds/ratepolicy.ts';
 import { rfc3339 } from '../legos/clock.ts';
 import { jsonEqual, setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
-import { sharesConfigMapName, type LimitEntry } from '../legos/ratelimit/document.ts';
+import { ENFORCER_LABEL, sharesConfigMapName, type LimitEntry } from '../legos/ratelimit/document.ts';
 import { invalidSpecConditions, invalidSpecEvent, type Decision, type PlannedEvent, type SpecResult } from './decision.ts';
 import type { KillSwitchState } from './kill-switch.ts';
 import { labelSelectorMatches } from './label-selector.ts';
@@ -60,7 +61,7 @@ export interface PolicyObservation {
   readonly spec: SpecResult<RatePolicySpec>;
   readonly status: RatePolicyStatus | undefined;
   readonly killSwitch: KillSwitchState;
-  /** Every pod of the namespace (the decider applies the selector). */
+  /** Every pod of the namespace labelled {@link ENFORCER_LABEL} (the decider applies the selector). */
   readonly pods: readonly ObservedPod[];
   readonly reports: readonly ObservedReport[];
   /** The shares ConfigMap: the freshest of the cache and this process's last write. */
@@ -271,7 +272,7 @@ export function reconcileRatePolicy(policy: PolicyObservation, now: number): Pol
   const version = state?.version ?? before?.version;
   const conditions: ConditionInput[] = [];
   if (replicas.length === 0) {
-    const message = `the selector matches ${selected.length} pod(s), none Ready: ${published === undefined ? 'no shares published' : 'published shares move to 0'}`;
+    const message = `the selector matches ${selected.length} pod(s), none Ready: ${published === undefined ? 'no shares published' : 'published shares move to 0'} (only pods labelled ${ENFORCER_LABEL} count)`;
     conditions.push({ type: 'Ready', status: 'False', reason: 'NoReplicas', message });
   } else if (state === undefined) {
     conditions.push({ type: 'Ready', status: 'False', reason: 'NotPublished', message: 'no shares published yet (kill switch engaged)' });

@@ -15,6 +15,7 @@ import { RatePolicyType, ratePolicyController } from '../../src/controllers/rate
 import type { RatePolicySpecInput, RatePolicyStatus } from '../../src/crds/ratepolicy.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { Resources } from '../../src/kube/resources.ts';
+import { ENFORCER_LABEL } from '../../src/legos/ratelimit/document.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
 import { onLines } from '../../src/runtime/lines.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
@@ -117,7 +118,7 @@ describe('RatePolicy controller with limiter processes', () => {
       replicas,
       selector: { matchLabels: { app: 'api' } },
       template: {
-        metadata: { labels: { app: 'api' } },
+        metadata: { labels: { app: 'api', [ENFORCER_LABEL]: 'true' } },
         spec: { containers: [{ name: 'api', image: 'registry.invalid/api:1' }], tolerations: [{ operator: 'Exists' }] },
       },
     },
