@@ -17,7 +17,11 @@
  * the first convergence; time from a replica change (pod Ready, or pod gone) to every
  * client holding its target share (from the clients' own share-change logs);
  * utilisation of the limit under uneven demand (Even vs Demand); decision latency
- * p50/p99 in process (`tryTake` on 1,000 keys). With `--gubernator <binary>` (or the
+ * p50/p99 in process (`tryTake` on 1,000 keys). To tell late delivery from a real burst,
+ * each request carries its admission time: the server also counts arrivals by the
+ * window they were admitted in, and for each window above +5 % whether it is within
+ * +5 % without the requests admitted in an earlier window, with the counting process's
+ * own timer lag and the delivery delays. With `--gubernator <binary>` (or the
  * one in ~/.cache/manyfold/gubernator), the same N clients against one local
  * Gubernator (leaky bucket, 2,000/s, burst 20), asked over HTTP before every request:
  * admitted vs limit and decision latency.

@@ -3,6 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { initialProtocolState, stepShares, sumInForce, toShareUnits, type Ack, type ProtocolState, type ShareVector } from './ratepolicy-protocol.ts';
 import { splitLimit, type ShareMode } from './ratepolicy-shares.ts';
 
+/*
+ * Hunting, 2026-12-05: FC_RUNS=2000000 for the liveness property (529 s at load 13) and
+ * FC_RUNS=500000 for the safety property found no counterexample. The one failure seen
+ * earlier (in ~15 long runs, no counterexample captured) fits vitest's 20 s test
+ * timeout: runs of tens of thousands of cases on a machine at load 20-30 exceed it, and
+ * a timeout prints no counterexample. The timeout now grows with FC_RUNS, and a real
+ * failure prints its seed, path and counterexample first.
+ */
+
 /**
  * `fc.assert`, but a failure puts the seed, the path and the counterexample at the top
  * of the message and on stderr (a long run's report must not be lost), and the
