@@ -367,13 +367,18 @@ async function bodyFor(ctx: BenchContext, n: number, counter: Counter, rows: Row
   clients.want(half, 'max');
   clients.want(rest, 20);
   const shiftAt = Date.now();
+  // the first 300 ms, all admitted after the swap, averaging ≥ 90 % of the limit (counted by admission
+  // window, so late delivery neither hides nor fakes it; windows younger than 1 s may still be arriving)
   let shiftMs = Number.NaN;
-  for (let i = 0; i < 200; i++) {
-    await sleep(100, undefined, { signal: ctx.signal });
-    const recent = counter.range(Date.now() - 500, Date.now() - 100);
-    if (recent.length > 0 && recent.reduce((a, b) => a + b, 0) / recent.length >= WINDOW_LIMIT * 0.9) {
-      shiftMs = Date.now() - 300 - shiftAt;
-      break;
+  const firstWindow = Math.floor(shiftAt / 100) + 1;
+  for (let i = 0; i < 40 && Number.isNaN(shiftMs); i++) {
+    await sleep(500, undefined, { signal: ctx.signal });
+    const windows = counter.range(firstWindow * 100, Date.now() - 1000, 'by-admission');
+    for (let k = 0; k + 3 <= windows.length; k++) {
+      if (windows[k]! + windows[k + 1]! + windows[k + 2]! >= 3 * WINDOW_LIMIT * 0.9) {
+        shiftMs = (firstWindow + k) * 100 - shiftAt;
+        break;
+      }
     }
   }
   const until = Date.now();
@@ -395,7 +400,7 @@ async function bodyFor(ctx: BenchContext, n: number, counter: Counter, rows: Row
     { metric: `N=${n}: client processes restarted (not up after 90 s)`, value: String(clients.restarts) },
     { metric: `N=${n}: utilisation, half the clients want 20/s — Even`, value: util(evenUtil) },
     { metric: `N=${n}: utilisation, same demand — Demand`, value: util(demandUtil) },
-    { metric: `N=${n}: Demand mode, demand shifts (halves swap) → ≥ 90 % again`, value: ms(shiftMs) },
+    { metric: `N=${n}: Demand mode, demand shifts (halves swap) → first 300 ms admitted at ≥ 90 % again`, value: Number.isNaN(shiftMs) ? 'not within 20 s' : ms(shiftMs) },
   );
 }
 
