@@ -45,10 +45,12 @@ setInterval(() => {
   admitted = new Map();
 }, 1000).unref();
 function send(): void {
-  const w = Math.floor(Date.now() / 100);
+  const at = Date.now();
+  const w = Math.floor(at / 100);
   admitted.set(w, (admitted.get(w) ?? 0) + 1);
   inFlight++;
-  const req = request({ host: target.hostname, port: target.port, path: `/?c=${pod}`, agent }, (res) => {
+  // `a`: the admission time, so the server can tell late delivery from a real burst
+  const req = request({ host: target.hostname, port: target.port, path: `/?c=${pod}&a=${at}`, agent }, (res) => {
     res.resume();
     res.on('end', () => inFlight--);
   });

@@ -14,20 +14,27 @@
  * change), pods its selector picks (before or after the change), kill switches, and
  * the decider's timer (re-publication, acknowledgement windows).
  *
- * Limitations: the operator caches every pod of the cluster (labels and conditions);
- * the memory of the last write is per process (a new leader starts from its cache,
- * freshly listed, which the conditional write keeps honest).
+ * Pods: the informer watches only pods labelled `ratepolicy.manyfold.dev/enforcer`
+ * ({@link ENFORCER_LABEL}; the pods of a policy opt in with it in their template) and
+ * keeps of each only its name, labels, deletion mark and Ready condition
+ * ({@link enforcerPods}): not every pod of the cluster, and not whole pods.
+ *
+ * Limitations: RBAC cannot grant pods by label, so the operator's role still allows
+ * list/watch of every pod in the namespaces it serves (deploy/namespaced narrows the
+ * namespaces); a pod the selector picks without the label is not seen (the NoReplicas
+ * message names the label); the memory of the last write is per process (a new leader
+ * starts from its cache, freshly listed, which the conditional write keeps honest).
  */
 import { ManyfoldResources } from '../crds/index.ts';
 import { parseRatePolicySpec, type RatePolicySpec, type RatePolicyStatus } from '../crds/ratepolicy.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { Resources, type ResourceType } from '../kube/resources.ts';
 import { BoundedMap } from '../legos/bounded-map.ts';
-import { ACK_ANNOTATION, DEMAND_ANNOTATION, POLICY_LABEL, sharesConfigMapName } from '../legos/ratelimit/document.ts';
+import { ACK_ANNOTATION, DEMAND_ANNOTATION, ENFORCER_LABEL, POLICY_LABEL, sharesConfigMapName } from '../legos/ratelimit/document.ts';
 import { labelSelectorMatches, type LabelSelector } from '../reconcilers/label-selector.ts';
 import { freshest, type PublishedObject } from '../reconcilers/ratepolicy-publish.ts';
 import { reconcileRatePolicy, type ObservedPod, type ObservedReport } from '../reconcilers/ratepolicy.ts';
-import type { ControllerSpec } from '../runtime/controller.ts';
+import type { ControllerSpec, InformerSelector } from '../runtime/controller.ts';
 import { RetryLaterError } from '../runtime/errors.ts';
 import { keyOfObject } from '../runtime/kill-switch.ts';
 import { domainGauge } from '../runtime/metrics.ts';
@@ -47,6 +54,28 @@ export interface RatePolicyControllerOptions {
   /** Concurrent reconciles. @default 4 */
   readonly concurrency?: number | undefined;
 }
+
+/**
+ * The pods the controller reads: those labelled {@link ENFORCER_LABEL}, projected to what
+ * the decider uses (name, namespace, uid, resourceVersion, labels, deletion mark, the
+ * Ready condition's status): a few hundred bytes a pod instead of several kilobytes.
+ */
+export const enforcerPods: InformerSelector = {
+  labelSelector: ENFORCER_LABEL,
+  projection: {
+    name: 'ratepolicy-pod',
+    project: (pod: PodObject): PodObject => {
+      const { name, namespace, uid, resourceVersion, labels, deletionTimestamp } = pod.metadata;
+      const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+      return {
+        apiVersion: pod.apiVersion,
+        kind: pod.kind,
+        metadata: { name, namespace, uid, resourceVersion, labels, ...(deletionTimestamp === undefined ? {} : { deletionTimestamp }) },
+        status: { conditions: ready === undefined ? [] : [{ type: 'Ready', status: ready.status }] },
+      } as PodObject;
+    },
+  },
+};
 
 function asPod(p: PodObject): ObservedPod {
   return {
@@ -93,7 +122,7 @@ async function reconcilePolicy(ctx: ObjectContext<PolicyObject>, written: Bounde
     spec: parsed.ok ? { ok: true as const, value: parsed.value } : { ok: false as const, message: parsed.message },
     status: ctx.status,
     killSwitch: ctx.killSwitch,
-    pods: ctx.cache.list<PodObject>(Resources.Pod, { namespace }).map(asPod),
+    pods: ctx.cache.list<PodObject>(Resources.Pod, { namespace, selector: enforcerPods }).map(asPod),
     reports: leases.map(asReport),
     published: freshest(cached === undefined ? undefined : { data: cached.data, resourceVersion: cached.metadata.resourceVersion }, written.get(ctx.key)),
   };
@@ -137,7 +166,7 @@ export function ratePolicyController(options: RatePolicyControllerOptions): Cont
     concurrency: options.concurrency ?? 4,
     watches: [
       labelWatch(Resources.Lease, POLICY_LABEL),
-      { type: Resources.Pod, map: (pod, cache) => policiesSelecting(pod, cache.list<PolicyObject>(RatePolicyType, { namespace: pod.metadata.namespace ?? '' })) },
+      { type: Resources.Pod, selector: enforcerPods, map: (pod, cache) => policiesSelecting(pod, cache.list<PolicyObject>(RatePolicyType, { namespace: pod.metadata.namespace ?? '' })) },
     ],
     memories: { ratepolicy_written_shares: written, ratepolicy_metric_limits: metrics.limits },
     metrics: ({ registry }) => {

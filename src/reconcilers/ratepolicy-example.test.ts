@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseRatePolicySpec } from '../crds/ratepolicy.ts';
-import { sharesConfigMapName } from '../legos/ratelimit/document.ts';
+import { ENFORCER_LABEL, sharesConfigMapName } from '../legos/ratelimit/document.ts';
 import { labelSelectorMatches } from './label-selector.ts';
 
 describe('examples/rate-policy.yaml', () => {
@@ -16,6 +16,7 @@ describe('examples/rate-policy.yaml', () => {
     if (!parsed.ok) throw new Error(parsed.message);
     const podLabels = ((docs[1]?.spec?.['template'] as { metadata: { labels: Record<string, string> } }).metadata.labels);
     expect(labelSelectorMatches(parsed.value.selector, podLabels)).toBe(true);
+    expect(podLabels).toHaveProperty([ENFORCER_LABEL]); // the operator sees only pods with it
     expect(docs[3]?.rules?.[0]?.resourceNames).toEqual([sharesConfigMapName(docs[0]?.metadata.name ?? '')]);
   });
 });

@@ -3,6 +3,38 @@ import { describe, expect, it } from 'vitest';
 import { initialProtocolState, stepShares, sumInForce, toShareUnits, type Ack, type ProtocolState, type ShareVector } from './ratepolicy-protocol.ts';
 import { splitLimit, type ShareMode } from './ratepolicy-shares.ts';
 
+/*
+ * Hunting, 2026-12-05: FC_RUNS=2000000 for the liveness property (529 s at load 13) and
+ * FC_RUNS=50000 for the safety property (158 s at load 11) found no counterexample. The one failure seen
+ * earlier (in ~15 long runs, no counterexample captured) fits vitest's 20 s test
+ * timeout: runs of tens of thousands of cases on a machine at load 20-30 exceed it, and
+ * a timeout prints no counterexample. The timeout now grows with FC_RUNS, and a real
+ * failure prints its seed, path and counterexample first.
+ */
+
+/**
+ * `fc.assert`, but a failure puts the seed, the path and the counterexample at the top
+ * of the message and on stderr (a long run's report must not be lost), and the
+ * environment can replay or hunt: `FC_SEED=<seed> FC_PATH=<path>` replays a failure,
+ * `FC_RUNS=<n>` runs n cases instead of `runs` (the test's timeout grows with it).
+ */
+function assertProperty<Ts extends unknown[]>(property: fc.IProperty<Ts>, runs: number): void {
+  const seed = process.env.FC_SEED;
+  const path = process.env.FC_PATH;
+  const details = fc.check(property, { numRuns: runsOf(runs), ...(seed ? { seed: Number(seed) } : {}), ...(path ? { path } : {}) });
+  if (!details.failed) return;
+  const message = [
+    `property failed — replay with FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''}`,
+    `counterexample: ${fc.stringify(details.counterexample)}`,
+    fc.defaultReportMessage(details) ?? '',
+  ].join('\n');
+  console.error(message);
+  throw new Error(message, { cause: details.errorInstance });
+}
+const runsOf = (runs: number): number => Number(process.env.FC_RUNS ?? runs);
+/** A test timeout for `runs` cases of a few hundred steps each (about 0.1 ms per case idle; ×100 for a loaded machine). */
+const timeoutFor = (runs: number): number => Math.max(20_000, runsOf(runs) * 10);
+
 const LEASE = 3000;
 const SKEW = 200;
 const NAMES = ['a', 'b', 'c', 'd', 'e'];
@@ -142,7 +174,7 @@ class World {
 
 describe('stepShares (no-overshoot protocol)', () => {
   it('the shares in force never add up to more than the limit, at any step of any transition', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(fc.integer({ min: -SKEW, max: SKEW }), { minLength: NAMES.length, maxLength: NAMES.length }), fc.array(actionArb, { minLength: 20, maxLength: 150, size: 'max' }), (offsets, actions) => {
         const world = new World(offsets);
         for (const action of actions) {
@@ -157,12 +189,12 @@ describe('stepShares (no-overshoot protocol)', () => {
           }
         }
       }),
-      { numRuns: 300 },
+      300,
     );
-  });
+  }, timeoutFor(300));
 
   it('converges once replicas acknowledge, and within the lease when they do not', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(actionArb, { maxLength: 80, size: 'max' }), fc.subarray(NAMES, { minLength: 1 }), fc.boolean(), (actions, finalReady, acking) => {
         const world = new World(NAMES.map(() => 0));
         for (const action of actions) world.apply(action);
@@ -189,8 +221,9 @@ describe('stepShares (no-overshoot protocol)', () => {
         if (again.newVersion) again = world.step();
         expect(again.newVersion).toBe(false);
       }),
+      300,
     );
-  });
+  }, timeoutFor(300));
 
   it('a newcomer waits until the others have acknowledged the lower share', () => {
     const world = new World([0, 0, 0, 0, 0]);

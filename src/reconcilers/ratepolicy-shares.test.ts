@@ -26,6 +26,8 @@ describe('splitLimit', () => {
         expect(sum(rates)).toBeLessThanOrEqual(limit.requestsPerSecond);
         expect(sum(bursts)).toBeLessThanOrEqual(limit.burst);
         for (const r of rates) expect(r).toBeGreaterThanOrEqual(0);
+        // Demand: no burst share below one token when the burst has one per replica (the client would round it up)
+        if (mode === 'Demand' && limit.burst >= replicas.length && units(limit.requestsPerSecond) > 0) for (const b of bursts) expect(b).toBeGreaterThanOrEqual(1);
         // nearly nothing is left unassigned in Even mode: at most one unit per replica
         if (mode === 'Even') expect(units(limit.requestsPerSecond) - units(sum(rates))).toBeLessThanOrEqual(replicas.length + 1);
       }),
@@ -99,7 +101,10 @@ describe('splitLimit', () => {
     });
     const rps = Object.fromEntries([...shares].map(([k, v]) => [k, Math.round(v.requestsPerSecond)]));
     expect(rps).toEqual({ a: 50, b: 100, c: 425, d: 425 });
-    expect(Math.round(shares.get('c')!.burst)).toBe(43);
+    // one token each first (4 of 100), the other 96 follow the rate
+    expect(shares.get('c')!.burst).toBeCloseTo(1 + 96 * 0.425, 4);
+    expect(shares.get('a')!.burst).toBeCloseTo(1 + 96 * 0.05, 4);
+    expect(Math.min(...[...shares.values()].map((v) => v.burst))).toBeGreaterThanOrEqual(1);
   });
 
   it('Demand with idle replicas: each keeps its floor, spare capacity is spread', () => {

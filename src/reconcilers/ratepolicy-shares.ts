@@ -11,7 +11,11 @@
  *   short; those who ask little are served in full); capacity nobody asks for is
  *   split evenly, as headroom for growing demand. A replica that has not reported yet
  *   is presumed to want its even share. Bursts follow the rate: each replica's burst
- *   share is `burst × rateShare / rate`.
+ *   share is `burst × rateShare / rate`, except that when the burst has at least one
+ *   token per replica each first gets one token and the rest follows the rate (a
+ *   replica granted a small rate would otherwise get less than one token, which the
+ *   client must enforce as one, so the bursts in force would add up to more than the
+ *   limit's burst).
  *
  * Guarantees (checked by the property tests): the shares of a Global limit add up to
  * at most its rate and at most its burst — exactly, not within rounding: every
@@ -83,10 +87,13 @@ export function splitLimit(input: SplitInput): Map<string, Share> {
     input.mode === 'Demand'
       ? demandSplit(rateUnits, names, input.demands ?? new Map(), clampFraction(input.floorFraction ?? DEFAULT_FLOOR_FRACTION))
       : names.map(() => Math.floor(rateUnits / names.length));
+  // Demand: one token each first when there are enough, so no share is below one token
+  const oneEach = input.mode === 'Demand' && burstUnits >= names.length * SHARE_UNITS_PER_RPS ? SHARE_UNITS_PER_RPS : 0;
+  const burstRest = burstUnits - oneEach * names.length;
   names.forEach((name, i) => {
     const rate = rates[i] ?? 0;
     // burst share ∝ rate share, in exact integer arithmetic (the product can exceed 2^53), rounded down: Σ ≤ burstUnits.
-    const burst = rateUnits === 0 ? 0 : Number((BigInt(burstUnits) * BigInt(rate)) / BigInt(rateUnits));
+    const burst = rateUnits === 0 ? 0 : oneEach + Number((BigInt(burstRest) * BigInt(rate)) / BigInt(rateUnits));
     out.set(name, { requestsPerSecond: fromUnits(rate), burst: fromUnits(burst) });
   });
   return out;

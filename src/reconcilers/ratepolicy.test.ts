@@ -150,17 +150,45 @@ describe('reconcileRatePolicy', () => {
     expect(d.status?.shares?.[0]).toMatchObject({ clampedDemands: 2, minRequestsPerSecond: expect.closeTo(33.333, 2) as number });
   });
 
+  it('Demand mode: report noise within 10 % starts no transition; a real shift does', () => {
+    const spec: RatePolicySpecInput = { ...baseSpec, limits: [{ name: 'calls', key: 'c', requestsPerSecond: 1000, burst: 100, shareMode: 'Demand', floorPercent: 10 }] };
+    const demand = (p: string, rps: number, version: number): ObservedReport => ({ lease: `l-${p}`, pod: p, ackVersion: String(version), demand: JSON.stringify({ calls: rps }) });
+    const pods = [pod('a'), pod('b'), pod('c'), pod('d')];
+    const first = reconcileRatePolicy(observe({ specInput: spec, pods, reports: [demand('a', 25, 0), demand('b', 25, 0), demand('c', 1000, 0), demand('d', 1000, 0)] }), T0);
+    const v1 = docOf(first);
+    expect(v1.replicas.a?.calls?.[0]).toBeCloseTo(25, 3);
+    expect(v1.replicas.c?.calls?.[0]).toBeCloseTo(475, 3);
+    // the small askers' reports wobble by a few requests/s: the grants stay, no new version
+    const noisy = reconcileRatePolicy(observe({ specInput: spec, pods, status: first.status, published: publishedOf(first), reports: [demand('a', 27, 1), demand('b', 23.5, 1), demand('c', 1000, 1), demand('d', 1000, 1)] }), T0 + 100);
+    expect(noisy.published?.newVersion ?? false).toBe(false);
+    expect(noisy.status?.converged ?? first.status?.converged).toBe(true);
+    // a shares more than 10 % away: a new version, a lowered first (c and d wait for its acknowledgement)
+    const shift = reconcileRatePolicy(observe({ specInput: spec, pods, status: first.status, published: publishedOf(first), reports: [demand('a', 1000, 1), demand('b', 25, 1), demand('c', 25, 1), demand('d', 1000, 1)] }), T0 + 200);
+    expect(shift.published?.newVersion).toBe(true);
+    expect(docOf(shift).replicas.c?.calls?.[0]).toBeCloseTo(25, 3);
+  });
+
   it('deletes the reports of pods that no longer exist once they hold nothing', () => {
     const d = reconcileRatePolicy(observe({ pods: [pod('a')], reports: [ack('a', 1), ack('gone', 1)] }), T0);
     expect(d.delete).toEqual([{ lease: 'partner.gone' }]);
   });
 
-  it('versions only increase and the published shares in force never exceed the limit (any sequence of pods, acks, time)', () => {
+  it('versions only increase and the published shares in force never exceed the limit (any sequence of pods, acks, demand reports, time; Even and Demand)', () => {
     const names = ['a', 'b', 'c', 'd'];
     fc.assert(
       fc.property(
-        fc.array(fc.record({ ready: fc.subarray(names), acking: fc.subarray(names), ms: fc.integer({ min: 0, max: 8000 }) }), { minLength: 1, maxLength: 25 }),
-        (steps) => {
+        fc.constantFrom('Even' as const, 'Demand' as const),
+        fc.array(
+          fc.record({
+            ready: fc.subarray(names),
+            acking: fc.subarray(names),
+            demands: fc.array(fc.oneof(fc.integer({ min: 0, max: 1200 }), fc.constantFrom(20, 25, 1000)), { minLength: names.length, maxLength: names.length }),
+            ms: fc.integer({ min: 0, max: 8000 }),
+          }),
+          { minLength: 1, maxLength: 25 },
+        ),
+        (shareMode, steps) => {
+          const specInput: RatePolicySpecInput = { ...baseSpec, limits: [{ name: 'calls', key: 'customer', requestsPerSecond: 1000, burst: 100, shareMode }] };
           let now = T0;
           let published: PublishedObject | undefined;
           let status: RatePolicyStatus | undefined;
@@ -168,19 +196,59 @@ describe('reconcileRatePolicy', () => {
           for (const step of steps) {
             now += step.ms;
             const state = readPublished(published)?.state;
-            const reports = step.acking.map((p) => ack(p, state?.version ?? 0));
-            const d = reconcileRatePolicy(observe({ pods: step.ready.map((p) => pod(p)), reports, published, status }), now);
+            const reports = names.map((p, i): ObservedReport => ({
+              lease: `partner.${p}`,
+              pod: p,
+              ackVersion: step.acking.includes(p) ? String(state?.version ?? 0) : undefined,
+              demand: JSON.stringify({ calls: step.demands[i] ?? 0 }),
+            }));
+            const d = reconcileRatePolicy(observe({ specInput, pods: step.ready.map((p) => pod(p)), reports, published, status }), now);
             if (d.apply.length > 0) published = publishedOf(d);
             status = d.status ?? status;
             const next = readPublished(published)?.state;
             if (next) {
               expect(next.version).toBeGreaterThanOrEqual(version);
               version = next.version;
-              expect(sumInForce(next, ['calls']).calls!.rate).toBeLessThanOrEqual(toShareUnits(1000));
+              const sum = sumInForce(next, ['calls']).calls!;
+              expect(sum.rate).toBeLessThanOrEqual(toShareUnits(1000));
+              expect(sum.burst).toBeLessThanOrEqual(toShareUnits(100));
             }
           }
         },
       ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('Demand mode settles: with steady reports and acknowledging pods, converged within a few rounds, then no new version', () => {
+    const names = ['a', 'b', 'c', 'd'];
+    fc.assert(
+      fc.property(fc.subarray(names, { minLength: 1 }), fc.array(fc.integer({ min: 0, max: 1200 }), { minLength: 4, maxLength: 4 }), fc.array(fc.integer({ min: 0, max: 1200 }), { minLength: 4, maxLength: 4 }), (ready, before, after) => {
+        const specInput: RatePolicySpecInput = { ...baseSpec, limits: [{ name: 'calls', key: 'customer', requestsPerSecond: 1000, burst: 100, shareMode: 'Demand' }] };
+        let now = T0;
+        let published: PublishedObject | undefined;
+        let status: RatePolicyStatus | undefined;
+        const round = (demands: number[]) => {
+          now += 100;
+          const v = readPublished(published)?.state?.version ?? 0;
+          const reports = names.map((p, i): ObservedReport => ({ lease: `partner.${p}`, pod: p, ackVersion: String(v), demand: JSON.stringify({ calls: demands[i] ?? 0 }) }));
+          const d = reconcileRatePolicy(observe({ specInput, pods: ready.map((p) => pod(p)), reports, published, status }), now);
+          if (d.apply.length > 0) published = publishedOf(d);
+          status = d.status ?? status;
+          return d;
+        };
+        for (const demands of [before, after]) {
+          for (let rounds = 0; rounds < 6; rounds++) {
+            round(demands);
+            if (status?.converged === true) break;
+          }
+          let d = round(demands);
+          for (let i = 0; i < 4 && d.published?.newVersion; i++) d = round(demands); // acknowledgements may still release ceilings once
+          expect(status?.converged).toBe(true);
+          expect(round(demands).published?.newVersion ?? false).toBe(false);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 });

@@ -4,9 +4,13 @@
  * the report Leases to delete, the status with its conditions, the events, and when to
  * look again, each with a reason.
  *
- * - Replicas: pods the selector picks that are Ready and not being deleted.
+ * - Replicas: pods the selector picks that are Ready and not being deleted (the
+ *   observation holds only pods labelled `ratepolicy.manyfold.dev/enforcer`).
  * - Targets: each Global limit split over them (ratepolicy-shares.ts: Even, or Demand
- *   from the reports, clamped); PerReplica limits are published as they are.
+ *   from the reports, clamped); PerReplica limits are published as they are. A Demand
+ *   split that moves no replica's share by more than {@link DEMAND_HYSTERESIS} of it
+ *   keeps the grants as they are ({@link holdSmallMoves}): demand noise starts no
+ *   lower-then-raise transition.
  * - Moves: one step of the no-overshoot protocol (ratepolicy-protocol.ts) from the
  *   published state, with the clients' acknowledgements; a new version whenever a
  *   grant or a limit changed, a refresh (same version, later expiry) every third of
@@ -26,7 +30,7 @@ import type { RatePolicySpec, RatePolicyStatus } from '../crds/ratepolicy.ts';
 import { RatePolicyDefaults } from '../crds/ratepolicy.ts';
 import { rfc3339 } from '../legos/clock.ts';
 import { jsonEqual, setConditions, type Condition, type ConditionInput } from '../legos/conditions.ts';
-import { sharesConfigMapName, type LimitEntry } from '../legos/ratelimit/document.ts';
+import { ENFORCER_LABEL, sharesConfigMapName, type LimitEntry } from '../legos/ratelimit/document.ts';
 import { invalidSpecConditions, invalidSpecEvent, type Decision, type PlannedEvent, type SpecResult } from './decision.ts';
 import type { KillSwitchState } from './kill-switch.ts';
 import { labelSelectorMatches } from './label-selector.ts';
@@ -57,7 +61,7 @@ export interface PolicyObservation {
   readonly spec: SpecResult<RatePolicySpec>;
   readonly status: RatePolicyStatus | undefined;
   readonly killSwitch: KillSwitchState;
-  /** Every pod of the namespace (the decider applies the selector). */
+  /** Every pod of the namespace labelled {@link ENFORCER_LABEL} (the decider applies the selector). */
   readonly pods: readonly ObservedPod[];
   readonly reports: readonly ObservedReport[];
   /** The shares ConfigMap: the freshest of the cache and this process's last write. */
@@ -82,6 +86,41 @@ export interface PolicyDecision extends Decision<RatePolicyStatus, { readonly le
 }
 
 const MAX_WAITING_LISTED = 16;
+
+/**
+ * A Demand-mode split replaces the grants only when some replica's target differs from
+ * its grant by more than this fraction (0.1: 10 %) of the larger of the two; smaller
+ * moves keep the grants (they are within 10 % of max-min fair). Every move costs a
+ * transition (lower, wait for the acknowledgements, raise), so moving for noise in the
+ * reports would keep the replicas in transitions.
+ */
+export const DEMAND_HYSTERESIS = 0.1;
+
+type Targets = Record<string, Record<string, { rate: number; burst: number }>>;
+
+/**
+ * Keeps the published grants as the targets of each limit of `limits` when the same
+ * replicas hold them, they fit the budget, and no replica's target moved by more than
+ * {@link DEMAND_HYSTERESIS}. Mutates `target`.
+ */
+export function holdSmallMoves(target: Targets, budget: Readonly<Record<string, { rate: number; burst: number }>>, state: ProtocolState | undefined, limits: readonly string[]): void {
+  if (state === undefined) return;
+  const names = Object.keys(target);
+  if (names.length === 0 || Object.keys(state.replicas).length !== names.length || !names.every((n) => n in state.replicas)) return;
+  for (const limit of limits) {
+    const grants = names.map((n) => state.replicas[n]?.granted[limit]);
+    const held = grants.flatMap((g) => (g === undefined ? [] : [g]));
+    if (held.length !== names.length) continue;
+    const room = budget[limit];
+    if (room === undefined || held.reduce((a, g) => a + g.rate, 0) > room.rate || held.reduce((a, g) => a + g.burst, 0) > room.burst) continue;
+    const small = names.every((n, i) => {
+      const t = target[n]?.[limit];
+      const g = held[i]!;
+      return t !== undefined && Math.abs(t.rate - g.rate) <= DEMAND_HYSTERESIS * Math.max(t.rate, g.rate);
+    });
+    if (small) names.forEach((n, i) => (target[n]![limit] = { ...held[i]! }));
+  }
+}
 
 function limitEntries(spec: RatePolicySpec): LimitEntry[] {
   return spec.limits.map((l) => ({
@@ -174,6 +213,8 @@ export function reconcileRatePolicy(policy: PolicyObservation, now: number): Pol
   const replicas = selected.filter((p) => p.ready && !p.deleting).map((p) => p.name).sort();
   const reports = new Map(policy.reports.map((r) => [r.pod, r]));
   const { target, budget, clamped } = targetsOf(spec, entries, replicas, reports);
+  const demandLimits = entries.filter((e) => e.scope === 'Global' && e.shareMode === 'Demand').map((e) => e.name);
+  holdSmallMoves(target, budget, published?.state, demandLimits);
   const acks: Record<string, Ack> = {};
   for (const r of policy.reports) {
     const v = Number(r.ackVersion);
@@ -231,7 +272,7 @@ export function reconcileRatePolicy(policy: PolicyObservation, now: number): Pol
   const version = state?.version ?? before?.version;
   const conditions: ConditionInput[] = [];
   if (replicas.length === 0) {
-    const message = `the selector matches ${selected.length} pod(s), none Ready: ${published === undefined ? 'no shares published' : 'published shares move to 0'}`;
+    const message = `the selector matches ${selected.length} pod(s), none Ready: ${published === undefined ? 'no shares published' : 'published shares move to 0'} (only pods labelled ${ENFORCER_LABEL} count)`;
     conditions.push({ type: 'Ready', status: 'False', reason: 'NoReplicas', message });
   } else if (state === undefined) {
     conditions.push({ type: 'Ready', status: 'False', reason: 'NotPublished', message: 'no shares published yet (kill switch engaged)' });

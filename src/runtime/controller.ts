@@ -39,6 +39,19 @@ export interface InformerSelector {
   readonly namespace?: string | undefined;
   readonly labelSelector?: string | undefined;
   readonly fieldSelector?: string | undefined;
+  /** Cache only what this keeps of each object (the informer is shared by projection name). */
+  readonly projection?: Projection | undefined;
+}
+
+/**
+ * What an informer keeps of each object: a pure function of the object that must keep
+ * `metadata.name`, `namespace`, `uid` and `resourceVersion` (the store and the relist
+ * diff key on them). Cuts the memory of a cache that needs a few fields of a large kind.
+ */
+export interface Projection {
+  /** Identifies the projection: informers are shared per (type, namespace, selectors, projection name). */
+  readonly name: string;
+  readonly project: (object: KubeObject) => KubeObject;
 }
 
 /**

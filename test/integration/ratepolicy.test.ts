@@ -6,18 +6,23 @@
  * API server). The shares follow the Ready replicas; the clients' own share-change
  * logs, merged on this machine's clock, show that the shares in force never add up to
  * more than the limit while they move; a client asking for a limit the policy lacks is
- * told which exist; the kill switch freezes the shares.
+ * told which exist; the kill switch freezes the shares. The clients run as an
+ * application pod would: under the ServiceAccount and Role of examples/rate-policy.yaml
+ * (read the shares ConfigMap, write report Leases), not as admin.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RatePolicyType, ratePolicyController } from '../../src/controllers/ratepolicy.ts';
 import type { RatePolicySpecInput, RatePolicyStatus } from '../../src/crds/ratepolicy.ts';
-import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { Resources } from '../../src/kube/resources.ts';
+import { ENFORCER_LABEL } from '../../src/legos/ratelimit/document.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
 import { onLines } from '../../src/runtime/lines.ts';
+import { hasCode } from '../../src/kube/errors.ts';
 import { adminClient, eventually, testNamespace } from '../support/cluster.ts';
+import { limiterIdentity } from '../support/ratelimit-identity.ts';
 import { startManager, type RunningManager } from '../support/operator.ts';
 
 const clientScript = fileURLToPath(new URL('../support/ratelimit-client.ts', import.meta.url));
@@ -43,12 +48,14 @@ class Clients {
   readonly lines: ShareLine[] = [];
   private readonly running = new Map<string, ChildProcess>();
   private readonly namespace: string;
-  constructor(namespace: string) {
+  private readonly kubeconfig: string;
+  constructor(namespace: string, kubeconfig: string) {
     this.namespace = namespace;
+    this.kubeconfig = kubeconfig;
   }
 
   start(pod: string, limit = 'calls'): ChildProcess {
-    const child = spawn(process.execPath, [clientScript, inject('kubeconfig'), this.namespace, 'partner', limit, pod], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [clientScript, this.kubeconfig, this.namespace, 'partner', limit, pod], { stdio: ['ignore', 'pipe', 'inherit'] });
     onLines(child.stdout, (line) => {
       try {
         this.lines.push({ pod, ...(JSON.parse(line) as Omit<ShareLine, 'pod'>) });
@@ -108,6 +115,7 @@ describe('RatePolicy controller with limiter processes', () => {
   let ns: { name: string; dispose: () => Promise<void> };
   let running: RunningManager;
   let clients: Clients;
+  let identity: Awaited<ReturnType<typeof limiterIdentity>>;
 
   const deployment = (replicas: number) => ({
     apiVersion: 'apps/v1',
@@ -117,7 +125,7 @@ describe('RatePolicy controller with limiter processes', () => {
       replicas,
       selector: { matchLabels: { app: 'api' } },
       template: {
-        metadata: { labels: { app: 'api' } },
+        metadata: { labels: { app: 'api', [ENFORCER_LABEL]: 'true' } },
         spec: { containers: [{ name: 'api', image: 'registry.invalid/api:1' }], tolerations: [{ operator: 'Exists' }] },
       },
     },
@@ -155,7 +163,8 @@ describe('RatePolicy controller with limiter processes', () => {
   beforeAll(async () => {
     admin = await adminClient();
     ns = await testNamespace(admin, 'rpol');
-    clients = new Clients(ns.name);
+    identity = await limiterIdentity(admin, ns.name, 'partner');
+    clients = new Clients(ns.name, identity.kubeconfig);
     running = await startManager([ratePolicyController({ operatorNamespace: 'manyfold-system' })]);
     await scale(2);
     await admin.apply(
@@ -178,6 +187,7 @@ describe('RatePolicy controller with limiter processes', () => {
     await clients?.stopAll();
     await running?.stop();
     await ns?.dispose();
+    await identity?.dispose();
   });
 
   it('splits the limit over the Ready pods and publishes it for the clients', async () => {
@@ -206,6 +216,22 @@ describe('RatePolicy controller with limiter processes', () => {
     expect(clients.maxSum()).toBeLessThanOrEqual(LIMIT + 1e-6);
     expect(clients.lines.filter((l) => l.event === 'share_changed').length).toBeGreaterThan(4);
     expect(running.errors).toEqual([]);
+  });
+
+  it('the clients’ identity (the example Role) reads its shares and nothing else', async () => {
+    const asApp = await KubeClient.create({ kubeconfig: identity.kubeconfig });
+    try {
+      const shares = await asApp.get<KubeObject>(Resources.ConfigMap, 'partner-shares', ns.name);
+      expect(shares.metadata.name).toBe('partner-shares');
+      await admin.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'other', namespace: ns.name }, data: { a: 'b' } }, { fieldManager: 'test' });
+      const refused = async (call: Promise<unknown>) => call.then(() => 'allowed', (error: unknown) => (hasCode(error, 403) ? 'forbidden' : String(error)));
+      expect(await refused(asApp.get(Resources.ConfigMap, 'other', ns.name))).toBe('forbidden');
+      expect(await refused(asApp.list(Resources.Pod, { namespace: ns.name }))).toBe('forbidden');
+      expect(await refused(asApp.list(Resources.ConfigMap, { namespace: ns.name }))).toBe('forbidden');
+      expect(await refused(asApp.patch(RatePolicyType, { name: 'partner', namespace: ns.name }, { metadata: { labels: { x: 'y' } } }, { type: 'merge' }))).toBe('forbidden');
+    } finally {
+      await asApp.close();
+    }
   });
 
   it('tells a client asking for a limit the policy lacks which limits exist', async () => {

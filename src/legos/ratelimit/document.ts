@@ -26,6 +26,12 @@ export const SHARES_KEY = 'shares.json';
 export const PROTOCOL_KEY = 'protocol.json';
 /** Label on the report Leases (and the shares ConfigMap) naming the policy. */
 export const POLICY_LABEL = 'ratepolicy.manyfold.dev/policy';
+/**
+ * Label a pod must carry (any value; `"true"` reads best) to count as a replica of the
+ * RatePolicies whose selector picks it: the operator caches only pods with this label,
+ * not every pod of the cluster.
+ */
+export const ENFORCER_LABEL = 'ratepolicy.manyfold.dev/enforcer';
 /** Annotation on a report Lease: the newest shares version the client has received (decimal). */
 export const ACK_ANNOTATION = 'ratepolicy.manyfold.dev/ack-version';
 /** Annotation on a report Lease: `{"<limit>": <requests/s>}`, the client's demand (Demand-mode limits). */

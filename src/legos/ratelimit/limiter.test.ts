@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.ts';
 import type { SharesDocument } from './document.ts';
-import { RateLimiterCore, type LimiterEvent } from './limiter.ts';
+import { DEMAND_HEADROOM, RateLimiterCore, type LimiterEvent } from './limiter.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -146,26 +146,40 @@ describe('RateLimiterCore', () => {
     expect(clock.pendingSleeps).toBe(0);
   });
 
-  it('measures demand as the busiest key’s requests per second over the last window', () => {
+  it('measures demand as the busiest key’s requests per second, the larger of the last two windows, plus headroom', () => {
     const { clock, core } = setup();
     core.applyDocument(doc({ refreshIntervalMs: 500, grant: [100, 40] }));
     for (let i = 0; i < 30; i++) core.tryTake('hot');
     for (let i = 0; i < 10; i++) core.tryTake('cold');
     expect(core.demand()).toBe(0); // window not complete yet
     clock.advance(500);
-    expect(core.demand()).toBe(60);
+    expect(core.demand()).toBe(60 * (1 + DEMAND_HEADROOM));
+    for (let i = 0; i < 5; i++) core.tryTake('hot');
+    clock.advance(500);
+    expect(core.demand()).toBe(60 * (1 + DEMAND_HEADROOM)); // a one-window dip is not reported
+    clock.advance(500);
+    expect(core.demand()).toBe(10 * (1 + DEMAND_HEADROOM));
     clock.advance(1000);
     expect(core.demand()).toBe(0);
   });
 
-  it('a throttled replica asks for the whole limit (it sends only what it is admitted)', () => {
+  it('a hungry replica (refused while using its share) asks for the whole limit', () => {
     const { clock, core } = setup();
     core.applyDocument(doc({ grant: [10, 10] }));
     for (let i = 0; i < 5; i++) core.tryTake('k');
     clock.advance(1000);
-    expect(core.demand()).toBe(5); // not throttled: what it asked
+    expect(core.demand()).toBe(5 * (1 + DEMAND_HEADROOM)); // not throttled: what it asked
     for (let i = 0; i < 12; i++) core.tryTake('k');
     clock.advance(1000);
-    expect(core.demand()).toBe(100); // refused twice: the whole limit
+    expect(core.demand()).toBe(100); // admitted 10 of a 10/s share and refused twice: the whole limit
+  });
+
+  it('a replica refused for its burst while using little of its share is not hungry', () => {
+    const { clock, core } = setup();
+    core.applyDocument(doc({ grant: [50, 1] }));
+    // a late timer bunches three requests: one admitted, two refused for the burst of 1
+    expect([core.tryTake('k'), core.tryTake('k'), core.tryTake('k')]).toEqual([true, false, false]);
+    clock.advance(1000);
+    expect(core.demand()).toBe(3 * (1 + DEMAND_HEADROOM)); // asked 3/s, not the whole limit
   });
 });

@@ -23,9 +23,12 @@
  * reconfigures each bucket when next used: tokens kept up to the new burst, never
  * raised.
  *
- * Demand (Demand-mode limits): the busiest key's requested tokens (admitted or not)
- * per second over the last complete window of `refreshIntervalMs`: every key's
- * bucket gets the same share, so the pod needs as much as its busiest key asks.
+ * Demand (Demand-mode limits), see {@link RateLimiterCore.demand}: the busiest key's
+ * requested tokens (admitted or not) per second, the larger of the last two complete
+ * windows of `refreshIntervalMs`, plus {@link DEMAND_HEADROOM}; the whole limit only
+ * when the replica is *hungry*: refused or made to wait while it used at least
+ * {@link HUNGRY_FRACTION} of its share. Every key's bucket gets the same share, so the
+ * pod needs as much as its busiest key asks.
  *
  * Limitations: a key evicted from the map comes back with a full bucket, so with more
  * active keys than `maxKeys` a key can get one extra burst per eviction (the eviction
@@ -40,6 +43,22 @@ import type { LimitEntry, SharesDocument } from './document.ts';
 
 /** Default bound of the per-key bucket map: 10,000 keys (about 2 MB). */
 export const DEFAULT_MAX_KEYS = 10_000;
+
+/**
+ * Margin a Demand report adds to what was asked (0.25: 25 %), so a replica granted its
+ * demand still has room for its jitter and is not refused, which would make it look
+ * hungry and swing its share up and down.
+ */
+export const DEMAND_HEADROOM = 0.25;
+
+/**
+ * A replica refused (or made to wait) in a window is *hungry* only if its busiest key
+ * was admitted at least this fraction of its share's rate (0.9) in that window: a
+ * replica refused while it used far less than its share was refused for its burst
+ * (requests bunched by a late timer), not for its rate, and asking for the whole limit
+ * would be a lie.
+ */
+export const HUNGRY_FRACTION = 0.9;
 
 /** Where the share in force comes from. */
 export type ShareState = 'waiting' | 'granted' | 'lapsed' | 'per-replica' | 'missing-limit';
@@ -87,6 +106,7 @@ interface Entry {
   generation: number;
   window: number;
   requested: number;
+  admitted: number;
 }
 
 const NONE: ShareInForce = { state: 'waiting', requestsPerSecond: 0, burst: 0, version: 0 };
@@ -105,8 +125,15 @@ export class RateLimiterCore {
   // demand measurement
   #windowMs = 1000;
   #window = 0;
+  /** Busiest key's requested tokens: this window, the last complete one, the one before. */
   #busiest = 0;
   #busiestLast = 0;
+  #busiestBefore = 0;
+  /** Most tokens one key was admitted: this window, the last complete one. */
+  #admitted = 0;
+  #admittedLast = 0;
+  /** Share rate in force at the end of the last complete window. */
+  #rateLast = 0;
   #throttled = false;
   #throttledLast = false;
   /** Counters, for metrics. */
@@ -159,6 +186,7 @@ export class RateLimiterCore {
     const entry = this.#bucketFor(key, now, n);
     if (entry !== undefined && entry.bucket.tryTake(n)) {
       this.stats.admitted++;
+      this.#countAdmitted(entry, n);
       return true;
     }
     this.stats.denied++;
@@ -214,32 +242,45 @@ export class RateLimiterCore {
       }
       const due = entry.bucket.reserve(n);
       this.stats.admitted++;
+      this.#countAdmitted(entry, n);
       if (due > 0) await this.#clock.sleep(due, options.signal);
       return true;
     }
   }
 
   /**
-   * Demand in requests/s: the busiest key's requests per second (admitted or not) over
-   * the last complete window — and, when requests were refused or made to wait in that
-   * window, the whole limit: a client that sends as fast as it is admitted asks only
-   * for what it gets, so a throttled replica says "as much as there is", and max-min
-   * fairness gives the throttled replicas equal shares of what the others leave, in
-   * one round. Once it is no longer throttled it reports what it really asks.
+   * Demand in requests/s, for the operator's max-min split:
+   * - *hungry* (in the last complete window some request was refused or made to wait,
+   *   and the busiest key was admitted at least {@link HUNGRY_FRACTION} of the share's
+   *   rate): the whole limit. A client that sends as fast as it is admitted asks only
+   *   for what it gets, so a replica that uses its share and still wants more says "as
+   *   much as there is", and max-min fairness gives the hungry replicas equal shares of
+   *   what the others leave, in one round.
+   * - otherwise: the busiest key's requests per second (admitted or not), the larger of
+   *   the last two complete windows (a dip of one window is not reported), plus
+   *   {@link DEMAND_HEADROOM}, at most the limit.
    */
   demand(): number {
     this.#rollWindow(this.#clock.monotonic());
-    const asked = (this.#busiestLast * 1000) / this.#windowMs;
-    return this.#throttledLast ? Math.max(asked, this.#entry?.requestsPerSecond ?? 0) : asked;
+    const limit = this.#entry?.requestsPerSecond ?? 0;
+    const perSecond = (tokens: number) => (tokens * 1000) / this.#windowMs;
+    const hungry = this.#throttledLast && perSecond(this.#admittedLast) >= HUNGRY_FRACTION * this.#rateLast;
+    if (hungry) return limit;
+    const asked = perSecond(Math.max(this.#busiestLast, this.#busiestBefore)) * (1 + DEMAND_HEADROOM);
+    return limit > 0 ? Math.min(limit, asked) : asked;
   }
 
   #rollWindow(now: number): number {
     const window = Math.floor(now / this.#windowMs);
     if (window !== this.#window) {
       const consecutive = window === this.#window + 1;
+      this.#busiestBefore = consecutive ? this.#busiestLast : 0;
       this.#busiestLast = consecutive ? this.#busiest : 0;
+      this.#admittedLast = consecutive ? this.#admitted : 0;
       this.#throttledLast = consecutive && this.#throttled;
+      this.#rateLast = this.#share.requestsPerSecond;
       this.#busiest = 0;
+      this.#admitted = 0;
       this.#throttled = false;
       this.#window = window;
     }
@@ -260,7 +301,7 @@ export class RateLimiterCore {
         this.#count(undefined, window, n);
         return undefined;
       }
-      entry = { bucket: new TokenBucket({ ratePerSecond: requestsPerSecond, burst, clock: this.#clock }), generation: this.#generation, window, requested: 0 };
+      entry = { bucket: new TokenBucket({ ratePerSecond: requestsPerSecond, burst, clock: this.#clock }), generation: this.#generation, window, requested: 0, admitted: 0 };
       this.#entries.set(key, entry);
       if (this.#entries.size > this.#maxKeys) {
         const oldest = this.#entries.keys().next().value;
@@ -280,11 +321,17 @@ export class RateLimiterCore {
       if (entry.window !== window) {
         entry.window = window;
         entry.requested = 0;
+        entry.admitted = 0;
       }
       entry.requested += n;
       requested = entry.requested;
     }
     if (requested > this.#busiest) this.#busiest = requested;
+  }
+
+  #countAdmitted(entry: Entry, n: number): void {
+    entry.admitted += n; // #count has moved the entry to this window
+    if (entry.admitted > this.#admitted) this.#admitted = entry.admitted;
   }
 
   #sync(entry: Entry): void {

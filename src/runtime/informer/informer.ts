@@ -12,7 +12,7 @@
  *   even a missed event is repaired, without spurious updates for unchanged objects;
  * - 410 Gone / Expired relists at once; every other error backs off exponentially
  *   with equal jitter (0.8 s doubling to 30 s), never giving up and never storming;
- * - frozen cached objects, optional `managedFields` dropping, indexes;
+ * - frozen cached objects, optional `managedFields` dropping and projection, indexes;
  * - `hasSynced()` for gating reconciles and readiness.
  *
  * The loop's state (list or watch, failures in a row, next relist) is data moved by a
@@ -48,6 +48,12 @@ export interface InformerOptions<T extends KubeObject> {
   readonly labelSelector?: string | undefined;
   readonly fieldSelector?: string | undefined;
   readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
+  /**
+   * Keep only what this returns of each listed or watched object (after dropping
+   * managedFields); it must keep name, namespace, uid and resourceVersion. Default: the
+   * whole object.
+   */
+  readonly project?: ((object: T) => T) | undefined;
   /** Drop `metadata.managedFields` before caching (it is most of an object's size). @default true */
   readonly dropManagedFields?: boolean;
   /** Server-side watch timeout range, seconds. @default [300, 600] */
@@ -167,7 +173,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (this.options.dropManagedFields !== false && object.metadata.managedFields) {
       delete object.metadata.managedFields;
     }
-    return object;
+    return this.options.project ? this.options.project(object) : object;
   }
 
   private async list(signal: AbortSignal): Promise<void> {
