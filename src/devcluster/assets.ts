@@ -55,7 +55,8 @@ function cacheDirOf(component: Component): string {
   return join(cacheRoot(), 'bin', `${component}-${Versions[component]}`);
 }
 
-function executable(path: string): boolean {
+/** Whether `path` exists and this process may execute it. */
+export function executable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;

@@ -13,10 +13,10 @@
  * per machine (it owns the kubelet port 10250 and `/var/log/containers`).
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cacheRoot, Versions } from '../assets.ts';
+import { cacheRoot, executable, Versions } from '../assets.ts';
 
 export const NodeVersions = {
   kubelet: Versions.kubernetes,
@@ -43,15 +43,6 @@ export type NodeAssets = Record<FileKey, string> & {
   /** Directory of the CNI plugins (`bridge`, `host-local`, `loopback`). */
   readonly cniBin: string;
 };
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function locate(key: FileKey): string | undefined {
   const [name, component] = files[key];
