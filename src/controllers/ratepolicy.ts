@@ -29,12 +29,15 @@ import { freshest, type PublishedObject } from '../reconcilers/ratepolicy-publis
 import { reconcileRatePolicy, type ObservedPod, type ObservedReport } from '../reconcilers/ratepolicy.ts';
 import type { ControllerSpec } from '../runtime/controller.ts';
 import { RetryLaterError } from '../runtime/errors.ts';
+import { Summary } from '../runtime/informer/projection.ts';
 import { keyOfObject } from '../runtime/kill-switch.ts';
 import { domainGauge } from '../runtime/metrics.ts';
 import { applyChildren, commit, defineController, deleteObjects, labelWatch, type ObjectContext } from '../runtime/shell.ts';
 
 export const RatePolicyType: ResourceType = ManyfoldResources.RatePolicy;
 const labelled = { labelSelector: POLICY_LABEL };
+/** Every pod is cached (selectors are the policies'), as a summary: labels, deletion, status. */
+const podSummaries = { projection: Summary };
 /** Most policies whose last written ConfigMap is remembered. */
 export const MAX_REMEMBERED = 10_000;
 
@@ -93,7 +96,7 @@ async function reconcilePolicy(ctx: ObjectContext<PolicyObject>, written: Bounde
     spec: parsed.ok ? { ok: true as const, value: parsed.value } : { ok: false as const, message: parsed.message },
     status: ctx.status,
     killSwitch: ctx.killSwitch,
-    pods: ctx.cache.list<PodObject>(Resources.Pod, { namespace }).map(asPod),
+    pods: ctx.cache.list<PodObject>(Resources.Pod, { namespace, selector: podSummaries }).map(asPod),
     reports: leases.map(asReport),
     published: freshest(cached === undefined ? undefined : { data: cached.data, resourceVersion: cached.metadata.resourceVersion }, written.get(ctx.key)),
   };
@@ -137,7 +140,7 @@ export function ratePolicyController(options: RatePolicyControllerOptions): Cont
     concurrency: options.concurrency ?? 4,
     watches: [
       labelWatch(Resources.Lease, POLICY_LABEL),
-      { type: Resources.Pod, map: (pod, cache) => policiesSelecting(pod, cache.list<PolicyObject>(RatePolicyType, { namespace: pod.metadata.namespace ?? '' })) },
+      { type: Resources.Pod, selector: podSummaries, map: (pod, cache) => policiesSelecting(pod, cache.list<PolicyObject>(RatePolicyType, { namespace: pod.metadata.namespace ?? '' })) },
     ],
     memories: { ratepolicy_written_shares: written, ratepolicy_metric_limits: metrics.limits },
     metrics: ({ registry }) => {

@@ -1,6 +1,6 @@
 /**
  * The manager's shared informers and the read-only {@link Cache} over them: one informer
- * per (type, namespace, label selector, field selector), created on first request
+ * per (type, namespace, label selector, field selector, projection), created on first request
  * (only before start), started together, on every replica, so a new leader starts with
  * a warm cache.
  *
@@ -47,7 +47,7 @@ export class Caches implements Runnable {
    */
   informer<T extends KubeObject = KubeObject>(type: ResourceType, selector: InformerSelector = {}): Informer<T> {
     const namespace = type.namespaced ? (selector.namespace ?? this.#options.namespace) : undefined;
-    const key = `${typeKey(type)}|${namespace ?? ''}|${selector.labelSelector ?? ''}|${selector.fieldSelector ?? ''}`;
+    const key = `${typeKey(type)}|${namespace ?? ''}|${selector.labelSelector ?? ''}|${selector.fieldSelector ?? ''}${selector.projection ? `|${selector.projection.name}` : ''}`;
     let informer = this.#informers.get(key);
     if (!informer) {
       if (this.#started) throw new Error(`informer for ${key} requested after the manager started`);
@@ -58,6 +58,7 @@ export class Caches implements Runnable {
         namespace,
         labelSelector: selector.labelSelector,
         fieldSelector: selector.fieldSelector,
+        projection: selector.projection,
         log: this.#options.log,
         clock: this.#options.clock,
         ...(tuning?.silenceTimeoutMs ? { silenceTimeoutMs: tuning.silenceTimeoutMs } : {}),

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../legos/clock.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer/informer.ts';
+import type { Projection } from './informer/projection.ts';
 import { keyOf, splitKey } from './informer/store.ts';
 import { classifyError, retryAfterOf } from './errors.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -34,6 +35,12 @@ export interface InformerSelector {
   readonly namespace?: string | undefined;
   readonly labelSelector?: string | undefined;
   readonly fieldSelector?: string | undefined;
+  /**
+   * Cache only what this projection keeps of each object (informer/projection.ts); an
+   * informer with a projection is a different informer from one without.
+   * @default whole objects (without `managedFields`)
+   */
+  readonly projection?: Projection | undefined;
 }
 
 /**

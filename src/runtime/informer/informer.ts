@@ -12,7 +12,8 @@
  *   even a missed event is repaired, without spurious updates for unchanged objects;
  * - 410 Gone / Expired relists at once; every other error backs off exponentially
  *   with equal jitter (0.8 s doubling to 30 s), never giving up and never storming;
- * - frozen cached objects, optional `managedFields` dropping, indexes;
+ * - frozen cached objects, optional `managedFields` dropping, projections (only the
+ *   fields readers use are cached: projection.ts), indexes;
  * - `hasSynced()` for gating reconciles and readiness.
  *
  * The loop's state (list or watch, failures in a row, next relist) is data moved by a
@@ -33,6 +34,7 @@ import type { KubeObject } from '../../kube/types.ts';
 import { watchEvents } from '../../kube/watch.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { initialLoopState, listDue, stepLoop, watchBudgetSeconds } from './loop.ts';
+import type { Projection } from './projection.ts';
 import { Store, type Delta, type IndexFunc } from './store.ts';
 
 export interface EventHandler<T extends KubeObject> {
@@ -50,6 +52,8 @@ export interface InformerOptions<T extends KubeObject> {
   readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
   /** Drop `metadata.managedFields` before caching (it is most of an object's size). @default true */
   readonly dropManagedFields?: boolean;
+  /** Cache only what this keeps of each object (projection.ts; it drops `managedFields` too). @default none */
+  readonly projection?: Projection | undefined;
   /** Server-side watch timeout range, seconds. @default [300, 600] */
   readonly watchTimeoutSeconds?: readonly [number, number];
   /** Abandon a watch that delivered nothing for this long, ms. @default 150000 */
@@ -164,6 +168,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private prepare(object: T): T {
+    if (this.options.projection) return this.options.projection.project(object);
     if (this.options.dropManagedFields !== false && object.metadata.managedFields) {
       delete object.metadata.managedFields;
     }
