@@ -38,7 +38,7 @@
  *          [--operator-env KEY=VALUE ...] (e.g. MALLOC_ARENA_MAX=2)
  *          [--operator-arg=--FLAG=VALUE ...] (extra operator flags, e.g. longer
  *            --leader-elect-lease-duration / --leader-elect-renew-deadline on a loaded machine)
- *          [--memory-probe] (preload bench/support/memory-probe.ts: V8 and process memory split)
+ *          [--memory-probe] (preload bench/support/memory-probe.js: V8 and process memory split)
  *          [--no-build] (do not run `npm run build` first: the operator then strips its
  *            types at run time, ~25-30 MiB more RSS than the image, which is built)
  */
@@ -92,7 +92,7 @@ if (!values['no-build']) {
   if (built.status !== 0) throw new Error('npm run build (scripts/strip-types.js) failed');
 }
 
-const probePath = fileURLToPath(new URL('./support/memory-probe.ts', import.meta.url));
+const probePath = fileURLToPath(new URL('./support/memory-probe.js', import.meta.url));
 const nodeOptions = [values['memory-probe'] ? `--import ${probePath}` : '', values['operator-node-options'] ?? ''].filter(Boolean).join(' ') || undefined;
 
 const Cells = 1000;

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../legos/clock.ts';
 import type { EventRecorder } from './events.ts';
-import type { Informer } from './informer/informer.ts';
+import type { SharedInformer } from './informer/fan-in.ts';
 import type { Projection } from './informer/projection.ts';
 import { keyOf, splitKey } from './informer/store.ts';
 import { classifyError, retryAfterOf } from './errors.ts';
@@ -120,7 +120,7 @@ export interface ControllerDeps {
   readonly metrics: OperatorMetrics;
   readonly recorder: EventRecorder;
   readonly cache: Cache;
-  readonly informer: (type: ResourceType, selector?: InformerSelector) => Informer;
+  readonly informer: (type: ResourceType, selector?: InformerSelector) => SharedInformer;
   readonly drainTimeoutMs: number;
 }
 
