@@ -180,6 +180,22 @@ async function quiesce(ctx: BenchContext, metricsAddress: string, minMs: number)
   ctx.log('the operator did not go quiet within 120 s; measuring anyway');
 }
 
+/**
+ * Waits until the operator's informers applied no watch event for 5 s (at most 300 s):
+ * on a loaded machine the operator works through its backlog of events (the objects'
+ * creation, then the controller manager's status writes) for minutes after the creates.
+ */
+async function informersQuiet(ctx: BenchContext, metricsAddress: string): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 60; i++) {
+    const now = metricSum(await scrapeMetrics(metricsAddress), 'manyfold_informer_events_total');
+    if (now === last) return;
+    last = now;
+    await sleep(5000, undefined, { signal: ctx.signal });
+  }
+  ctx.log('the informers did not go quiet within 300 s; measuring anyway');
+}
+
 /** Samples RSS every second until the last 10 samples lie within 3 % (at most 90 s). */
 async function settledRss(ctx: BenchContext, operator: OperatorProcess): Promise<{ rss: number; peak: number; seconds: number }> {
   const samples: number[] = [];
@@ -315,6 +331,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   }
   ctx.log(`added in ${((performance.now() - addStart) / 1000).toFixed(1)} s; waiting for /readyz and for RSS to settle`);
   await waitReady(operator, { signal: ctx.signal });
+  await informersQuiet(ctx, metricsAddress);
   const settled = await settledRss(ctx, operator);
   const metrics = await scrapeMetrics(metricsAddress);
   const maps = await rssBreakdown(operator.pid);
@@ -328,6 +345,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   const replicaFrom = performance.now();
   await waitReady(replica, { signal: ctx.signal });
   const replicaSynced = (performance.now() - replicaFrom) / 1000;
+  await informersQuiet(ctx, replica.addresses().metrics ?? '');
   const replicaSettled = await settledRss(ctx, replica);
   const replicaMaps = await rssBreakdown(replica.pid);
   const replicaProbe = await probe(ctx, replica);

@@ -35,7 +35,7 @@ import { watchEvents } from '../../kube/watch.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { initialLoopState, listDue, stepLoop, watchBudgetSeconds } from './loop.ts';
 import type { Projection } from './projection.ts';
-import { Store, type Delta, type IndexFunc } from './store.ts';
+import { Store, selectedLabelKeys, type Delta, type IndexFunc } from './store.ts';
 
 export interface EventHandler<T extends KubeObject> {
   onAdd?(object: T): void;
@@ -100,7 +100,8 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
-    this.store = new Store<T>(options.indexers ?? {});
+    // The label index holds only the selector's keys: readers narrow by those.
+    this.store = new Store<T>(options.indexers ?? {}, { labelKeys: selectedLabelKeys(options.labelSelector) });
     this.clock = options.clock ?? SystemClock;
     this.random = options.random ?? Math.random;
     this.log = (options.log ?? silentLogger).child({ informer: options.type.plural, ...(options.namespace ? { namespace: options.namespace } : {}) });
