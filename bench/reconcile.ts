@@ -36,6 +36,7 @@
  * Usage: npx node bench/reconcile.ts [--updates 200 (0: skip (a))] [--rate 5] [--rss-objects configmaps|deployments|cells]
  *          [--operator-node-options='<NODE_OPTIONS for the operator, e.g. V8 heap flags>']
  *          [--operator-env KEY=VALUE ...] (e.g. MALLOC_ARENA_MAX=2)
+ *          [--operator-node-arg=--FLAG ...] (Node flags NODE_OPTIONS refuses, e.g. --optimize-for-size)
  *          [--operator-arg=--FLAG=VALUE ...] (extra operator flags, e.g. longer
  *            --leader-elect-lease-duration / --leader-elect-renew-deadline on a loaded machine)
  *          [--memory-probe] (preload bench/support/memory-probe.js: V8 and process memory split)
@@ -65,6 +66,7 @@ const { values } = parseArgs({
     'rss-objects': { type: 'string', default: 'configmaps' },
     'operator-node-options': { type: 'string' },
     'operator-env': { type: 'string', multiple: true },
+    'operator-node-arg': { type: 'string', multiple: true },
     'operator-arg': { type: 'string', multiple: true },
     'memory-probe': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
@@ -85,6 +87,7 @@ const operatorEnv = Object.fromEntries(
 );
 
 const operatorArgs = values['operator-arg'] ?? [];
+const nodeArgs = values['operator-node-arg'] ?? [];
 
 if (!values['no-build']) {
   // As the image does (Dockerfile): the operator then loads its modules type-stripped.
@@ -289,7 +292,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   ctx.defer(() => watch.close());
   await watch.start(ctx.signal);
 
-  const operator = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator.log'), processes: ctx.processes, nodeOptions, env: operatorEnv, args: operatorArgs });
+  const operator = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: operatorEnv, args: operatorArgs });
   await waitReady(operator, { signal: ctx.signal });
   await operator.waitForLog((l) => l['event'] === 'controller_started', { signal: ctx.signal });
   const metricsAddress = operator.addresses().metrics ?? '';
@@ -341,7 +344,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   // A second replica, started with every object already stored: its first list fills
   // the whole cache at once (what a failover's or a rolling update's new pod does).
   ctx.log('starting a second replica with every object present');
-  const replica = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator-2.log'), processes: ctx.processes, nodeOptions, env: operatorEnv, args: operatorArgs });
+  const replica = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator-2.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: operatorEnv, args: operatorArgs });
   const replicaFrom = performance.now();
   await waitReady(replica, { signal: ctx.signal });
   const replicaSynced = (performance.now() - replicaFrom) / 1000;
@@ -353,6 +356,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
 
   console.log(`operator modules: ${values['no-build'] ? 'types stripped at run time (--no-build)' : 'types stripped at build time (npm run build, as in the image)'}`);
   if (nodeOptions) console.log(`operator NODE_OPTIONS: ${nodeOptions}`);
+  if (nodeArgs.length > 0) console.log(`operator node flags: ${nodeArgs.join(' ')}`);
   if (idleProbe) console.log(`memory probe, idle: ${idleProbe}`);
   if (loadedProbe) console.log(`memory probe, ${Watched} objects: ${loadedProbe}`);
   if (replicaProbe) console.log(`memory probe, second replica: ${replicaProbe}`);
