@@ -3,8 +3,10 @@
 // Node >= 22.19 (type stripping). When started by an older Node (Debian's Node 20, say),
 // this shim re-executes itself with the Node 24 that the project installs as a dev
 // dependency, so `npx manyfold ...` and `node bin/manyfold.js ...` work on such machines.
+// After `npm run build` (as the image does), the sources come from dist/ with their types
+// already stripped (bin/prestripped.js; MANYFOLD_PRESTRIPPED=0 turns that off).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +14,13 @@ const [major, minor] = process.versions.node.split('.').map(Number);
 const supported = major > 22 || (major === 22 && minor >= 19);
 
 if (supported) {
+  // Modules with their types stripped at build time (`npm run build`), when built.
+  const root = dirname(dirname(fileURLToPath(import.meta.url)));
+  const manifest = join(root, 'dist', 'manifest.json');
+  if (existsSync(manifest) && process.env.MANYFOLD_PRESTRIPPED !== '0') {
+    const { usePrestripped } = await import('./prestripped.js');
+    usePrestripped(root, JSON.parse(readFileSync(manifest, 'utf8')));
+  }
   await import('../src/cli/main.ts');
 } else {
   const root = dirname(dirname(fileURLToPath(import.meta.url)));

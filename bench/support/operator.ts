@@ -77,6 +77,8 @@ export interface StartOptions {
   readonly logFile: string;
   /** `NODE_OPTIONS` for the operator process (e.g. V8 heap flags); default: inherited. */
   readonly nodeOptions?: string | undefined;
+  /** Node flags before the script (those `NODE_OPTIONS` refuses, e.g. `--optimize-for-size`). */
+  readonly nodeArgs?: readonly string[] | undefined;
   /** Extra environment variables for the operator process (e.g. `MALLOC_ARENA_MAX`). */
   readonly env?: Readonly<Record<string, string>> | undefined;
   /**
@@ -91,6 +93,7 @@ export interface StartOptions {
 export function startOperator(options: StartOptions): OperatorProcess {
   const entry = options.cellConcurrency === undefined ? [binPath, 'operator'] : [whatIfPath, '--cell-concurrency', String(options.cellConcurrency)];
   const args = [
+    ...(options.nodeArgs ?? []),
     ...entry,
     '--kubeconfig',
     options.kubeconfig,

@@ -19,10 +19,11 @@ describe('manyfold operator flags', () => {
     expect(parseDuration('x', '1.5s')).toBe(1500);
   });
 
-  it('serves one namespace or all, and refuses a list with a reason', () => {
-    expect(parseNamespaces(undefined)).toBeUndefined();
-    expect(parseNamespaces('')).toBeUndefined();
-    expect(parseNamespaces(' team-a ')).toBe('team-a');
-    expect(() => parseNamespaces('team-a,team-b')).toThrow(/several namespaces \(team-a, team-b\) is not supported yet/);
+  it('serves all namespaces, one, or a list (deduplicated), and refuses a bad name', () => {
+    expect(parseNamespaces(undefined)).toEqual([]);
+    expect(parseNamespaces('')).toEqual([]);
+    expect(parseNamespaces(' team-a ')).toEqual(['team-a']);
+    expect(parseNamespaces('team-a, team-b,team-a')).toEqual(['team-a', 'team-b']);
+    expect(() => parseNamespaces('team-a,Team_B')).toThrow(/'Team_B' is not a namespace name/);
   });
 });

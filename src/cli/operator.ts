@@ -7,11 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Registry } from 'prom-client';
 import { registerControllers } from '../controllers/index.ts';
 import { KubeClient } from '../kube/client.ts';
-import { serveMetrics, type Endpoint } from '../runtime/http.ts';
-import { createLogger, type Logger, type LogLevel } from '../runtime/log.ts';
+import type { SecureMetrics } from '../runtime/endpoints.ts';
+import { createLogger, type LogLevel } from '../runtime/log.ts';
 import { KubeMetricsAuthorizer } from '../runtime/metrics-auth.ts';
 import { selfSignedCertificate } from '../runtime/self-signed.ts';
 import { Manager, type ManagerOptions } from '../runtime/manager.ts';
@@ -28,9 +27,9 @@ const usage = `Usage: manyfold operator [flags]
   --leader-elect-resource-name NAME      Lease name (default manyfold-operator)
   --operator-namespace NS                namespace of the Lease and the fencing ConfigMap
                                          (default $POD_NAMESPACE, else manyfold-system)
-  --namespace NS                         serve only this namespace (default: all); needs only a
-                                         RoleBinding there (deploy/namespaced). A list (a,b) is
-                                         refused until the multi-namespace cache exists
+  --namespace NS[,NS]                    serve only these namespaces (default: all), with an
+                                         informer per namespace; needs only a RoleBinding in each
+                                         (deploy/namespaced)
   --metrics-bind-address ADDR            Prometheus /metrics (default :8080; 0 disables)
   --metrics-secure[=true|false]          serve /metrics over HTTPS, only to callers whose bearer token
                                          the API server authenticates (TokenReview) and allows to get
@@ -62,17 +61,18 @@ export function parseDuration(flag: string, value: string): number {
   return Number(match[1]) * unit;
 }
 
+/** Kubernetes namespace names (RFC 1123 labels). */
+const NamespaceName = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /**
- * `--namespace`: one namespace, or empty for all. A comma-separated list is parsed but
- * refused: serving several namespaces needs one informer per namespace behind the
- * manager's cache, which the manager does not have yet.
+ * `--namespace`: a comma-separated list of namespaces (duplicates dropped, order kept),
+ * or empty for all. Each must be a valid namespace name.
  */
-export function parseNamespaces(value: string | undefined): string | undefined {
-  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.length > 1) {
-    throw new Error(`--namespace: serving several namespaces (${names.join(', ')}) is not supported yet; run one operator per namespace, or serve all`);
-  }
-  return names[0];
+export function parseNamespaces(value: string | undefined): string[] {
+  const names = [...new Set((value ?? '').split(',').map((s) => s.trim()).filter(Boolean))];
+  const bad = names.find((n) => !NamespaceName.test(n));
+  if (bad !== undefined) throw new Error(`--namespace: '${bad}' is not a namespace name`);
+  return names;
 }
 
 function parseBool(flag: string, value: string | boolean | undefined, fallback: boolean): boolean {
@@ -91,7 +91,8 @@ export interface OperatorFlags {
   retryPeriodMs: number;
   leaseName: string;
   operatorNamespace: string;
-  namespace?: string | undefined;
+  /** Namespaces served (empty: all). */
+  namespaces: string[];
   metricsBindAddress: string;
   metricsSecure: boolean;
   metricsCertDir?: string | undefined;
@@ -145,7 +146,7 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
     retryPeriodMs: parseDuration('leader-elect-retry-period', values['leader-elect-retry-period'] ?? '500ms'),
     leaseName: values['leader-elect-resource-name'] ?? 'manyfold-operator',
     operatorNamespace: values['operator-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'manyfold-system',
-    namespace: parseNamespaces(values.namespace),
+    namespaces: parseNamespaces(values.namespace),
     metricsBindAddress: values['metrics-bind-address'] ?? ':8080',
     metricsSecure: parseBool('metrics-secure', values['metrics-secure'], false),
     metricsCertDir: values['metrics-cert-dir'] || undefined,
@@ -167,15 +168,19 @@ export function parseOperatorFlags(argv: readonly string[]): OperatorFlags | 'he
 }
 
 /** The manager's options for `flags`: one mapping, shared with the benchmarks' what-if entry point. */
-export function managerOptions(flags: OperatorFlags, wiring: { client: KubeClient; log: ManagerOptions['log']; identity?: string; ignoreLeaseLoss?: boolean }): ManagerOptions {
+export function managerOptions(
+  flags: OperatorFlags,
+  wiring: { client: KubeClient; log: ManagerOptions['log']; identity?: string; ignoreLeaseLoss?: boolean; secureMetrics?: SecureMetrics | undefined },
+): ManagerOptions {
   return {
     client: wiring.client,
     ...(wiring.identity === undefined ? {} : { identity: wiring.identity }),
     ...(wiring.log === undefined ? {} : { log: wiring.log }),
     requireFencing: flags.requireFencing,
-    namespace: flags.namespace,
-    // Secure metrics are served by runOperator (the manager serves plain HTTP only).
-    metricsBindAddress: flags.metricsSecure ? '0' : flags.metricsBindAddress,
+    namespaces: flags.namespaces,
+    metricsBindAddress: flags.metricsBindAddress,
+    // With --metrics-secure, runOperator passes the certificate and the authorizer.
+    ...(wiring.secureMetrics === undefined ? {} : { secureMetrics: wiring.secureMetrics }),
     healthProbeBindAddress: flags.healthProbeBindAddress,
     drainTimeoutMs: flags.gracefulShutdownMs,
     leaderElection: {
@@ -191,19 +196,15 @@ export function managerOptions(flags: OperatorFlags, wiring: { client: KubeClien
 }
 
 /**
- * `/metrics` over HTTPS for callers the API server authenticates and authorizes (see
- * runtime/metrics-auth.ts). Listens before anything else starts, so a taken port fails
- * the start at once.
+ * What `--metrics-secure` serves `/metrics` with: the certificate of `--metrics-cert-dir`
+ * (else a self-signed one made now) and an authorizer asking the API server
+ * (runtime/metrics-auth.ts). The manager's endpoints serve it (runtime/endpoints.ts).
  */
-async function serveSecureMetrics(flags: OperatorFlags, options: { registry: Registry; client: KubeClient; log: Logger }): Promise<Endpoint | undefined> {
+async function secureMetricsOf(flags: OperatorFlags, client: KubeClient): Promise<SecureMetrics> {
   const tls = flags.metricsCertDir
     ? { cert: await readFile(join(flags.metricsCertDir, 'tls.crt'), 'utf8'), key: await readFile(join(flags.metricsCertDir, 'tls.key'), 'utf8') }
     : selfSignedCertificate({ hosts: ['localhost', '127.0.0.1', ...(process.env['POD_IP'] ? [process.env['POD_IP']] : [])] });
-  const endpoint = await serveMetrics(flags.metricsBindAddress, options.registry, { tls, authorizer: new KubeMetricsAuthorizer({ client: options.client }) });
-  if (endpoint) {
-    options.log.info({ event: 'metrics_serving', metrics: endpoint.address, secure: true, certificate: flags.metricsCertDir ? 'cert-dir' : 'self-signed' }, 'serving authenticated metrics over HTTPS');
-  }
-  return endpoint;
+  return { tls, authorizer: new KubeMetricsAuthorizer({ client }), certificate: flags.metricsCertDir ? 'cert-dir' : 'self-signed' };
 }
 
 /** Whether `error` is a listener's "address already in use". */
@@ -221,7 +222,16 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
   const identity = defaultIdentity();
   const client = await KubeClient.create({ kubeconfig: flags.kubeconfig, userAgent: `manyfold-operator/0.1.0 (${identity})` });
   const ignoreLeaseLoss = process.env['MANYFOLD_FAULT_INJECTION'] === 'ignore-lease-loss';
-  const manager = new Manager(managerOptions(flags, { client, log, identity, ignoreLeaseLoss }));
+  let secureMetrics: SecureMetrics | undefined;
+  try {
+    if (flags.metricsSecure) secureMetrics = await secureMetricsOf(flags, client);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error({ event: 'operator_failed', err: message }, `cannot serve secure metrics: ${message}; exiting`);
+    await client.close();
+    return 1;
+  }
+  const manager = new Manager(managerOptions(flags, { client, log, identity, ignoreLeaseLoss, secureMetrics }));
   if (ignoreLeaseLoss) {
     log.warn({ event: 'fault_injection', fault: 'ignore-lease-loss' }, 'FAULT INJECTION: this process keeps acting as leader after losing the Lease; only fencing stops it');
   }
@@ -246,10 +256,8 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
   process.on('unhandledRejection', (reason) => {
     log.error({ event: 'unhandled_rejection', err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection (ignored)');
   });
-  log.info({ event: 'operator_starting', identity: manager.identity, leaderElect: flags.leaderElect, namespace: flags.namespace ?? '(all)' }, 'starting');
-  let secureMetrics: Endpoint | undefined;
+  log.info({ event: 'operator_starting', identity: manager.identity, leaderElect: flags.leaderElect, namespace: flags.namespaces.length > 0 ? flags.namespaces.join(',') : '(all)' }, 'starting');
   try {
-    if (flags.metricsSecure) secureMetrics = await serveSecureMetrics(flags, { registry: manager.metrics.registry, client, log });
     await manager.start(stop.signal);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -262,7 +270,6 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
     setTimeout(() => process.exit(1), 2000).unref();
     return 1;
   } finally {
-    await secureMetrics?.close();
     await client.close();
   }
   log.info({ event: 'operator_stopped' }, 'stopped');

@@ -44,6 +44,7 @@ import {
 } from '../reconcilers/cell.ts';
 import type { DesiredChild } from '../reconcilers/decision.ts';
 import type { ControllerSpec } from '../runtime/controller.ts';
+import { Summary } from '../runtime/informer/projection.ts';
 import { EpochAnnotation } from '../runtime/leader/fence.ts';
 import { applyChildren, commit, defineController, deleteObjects, labelWatch, observeObject, type ObjectContext } from '../runtime/shell.ts';
 import { Resources, type ResourceType } from '../kube/resources.ts';
@@ -64,7 +65,12 @@ export const CellChildTypes: readonly ResourceType[] = [
   Resources.PodDisruptionBudget,
 ];
 const childTypeByKind = new Map(CellChildTypes.map((t) => [t.kind, t]));
-const stampedOnly = { labelSelector: CellLabel };
+/**
+ * The informers of stamped children (and their EndpointSlices): labelled objects only,
+ * cached as summaries (metadata, status, scalar spec fields: what readiness and the
+ * ownership check read), so 10,000 Deployments do not keep 10,000 pod templates.
+ */
+const stampedOnly = { labelSelector: CellLabel, projection: Summary };
 /** Cells whose forced-apply time is remembered (oldest forgotten first). */
 const MAX_TRACKED_CELLS = 100_000;
 
@@ -182,7 +188,7 @@ export function cellController(options: CellControllerOptions): ControllerSpec {
     ownsSelector: stampedOnly,
     concurrency: options.concurrency ?? 8,
     memories: { cell_forced_apply: forcedAt },
-    watches: [labelWatch(Resources.EndpointSlice, CellLabel), ...placementWatches(providers)],
+    watches: [labelWatch(Resources.EndpointSlice, CellLabel, stampedOnly), ...placementWatches(providers)],
     reconcile: async (ctx) => {
       const observed = observeCell(ctx, providers);
       const { objects, slices } = observed;

@@ -64,7 +64,8 @@ export const enforcerPods: InformerSelector = {
   labelSelector: ENFORCER_LABEL,
   projection: {
     name: 'ratepolicy-pod',
-    project: (pod: PodObject): PodObject => {
+    project<T extends KubeObject>(object: T): T {
+      const pod = object as PodObject;
       const { name, namespace, uid, resourceVersion, labels, deletionTimestamp } = pod.metadata;
       const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
       return {
@@ -72,7 +73,7 @@ export const enforcerPods: InformerSelector = {
         kind: pod.kind,
         metadata: { name, namespace, uid, resourceVersion, labels, ...(deletionTimestamp === undefined ? {} : { deletionTimestamp }) },
         status: { conditions: ready === undefined ? [] : [{ type: 'Ready', status: ready.status }] },
-      } as PodObject;
+      } as PodObject as T;
     },
   },
 };

@@ -2,7 +2,9 @@
  * The manager's shared informers and the read-only {@link Cache} over them: one informer
  * per (type, namespace, label selector, field selector, projection), created on first request
  * (only before start), started together, on every replica, so a new leader starts with
- * a warm cache.
+ * a warm cache. Serving several namespaces, a namespaced type gets one informer per
+ * namespace behind one view (informer/fan-in.ts), so the operator lists and watches
+ * only there and needs rights only there.
  *
  * Limitations: informers cannot be added once started (a controller that needs another
  * kind must declare it before the manager starts).
@@ -12,6 +14,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { apiVersionOf, type ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 import type { Cache, InformerSelector } from './controller.ts';
+import { NamespacedInformers, type SharedInformer } from './informer/fan-in.ts';
 import { Informer } from './informer/informer.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -19,8 +22,8 @@ import type { Runnable } from './runnable.ts';
 
 export interface CachesOptions {
   readonly client: KubeClient;
-  /** Watch only this namespace ('' or undefined: all namespaces). */
-  readonly namespace?: string | undefined;
+  /** Watch only these namespaces (empty or undefined: all namespaces). */
+  readonly namespaces?: readonly string[] | undefined;
   readonly clock: Clock;
   readonly log: Logger;
   /** Informer tuning shared by all informers (tests shorten the watchdog). */
@@ -33,7 +36,7 @@ function typeKey(type: ResourceType): string {
 
 export class Caches implements Runnable {
   readonly #options: CachesOptions;
-  readonly #informers = new Map<string, Informer>();
+  readonly #informers = new Map<string, SharedInformer>();
   #started = false;
 
   constructor(options: CachesOptions) {
@@ -43,30 +46,36 @@ export class Caches implements Runnable {
   /**
    * The shared informer for `type` and `selector` (created on first use; started with
    * the caches). Without a selector namespace, namespaced types are watched in the
-   * caches' namespace (all namespaces when it has none).
+   * caches' namespaces (all namespaces when there are none).
    */
-  informer<T extends KubeObject = KubeObject>(type: ResourceType, selector: InformerSelector = {}): Informer<T> {
-    const namespace = type.namespaced ? (selector.namespace ?? this.#options.namespace) : undefined;
-    const key = `${typeKey(type)}|${namespace ?? ''}|${selector.labelSelector ?? ''}|${selector.fieldSelector ?? ''}${selector.projection ? `|${selector.projection.name}` : ''}`;
+  informer<T extends KubeObject = KubeObject>(type: ResourceType, selector: InformerSelector = {}): SharedInformer<T> {
+    const served = this.#options.namespaces ?? [];
+    const namespaces = !type.namespaced ? [] : selector.namespace !== undefined ? [selector.namespace] : served;
+    const key = `${typeKey(type)}|${namespaces.join(',')}|${selector.labelSelector ?? ''}|${selector.fieldSelector ?? ''}${selector.projection ? `|${selector.projection.name}` : ''}`;
     let informer = this.#informers.get(key);
     if (!informer) {
       if (this.#started) throw new Error(`informer for ${key} requested after the manager started`);
-      const tuning = this.#options.informer;
-      informer = new Informer({
-        client: this.#options.client,
-        type,
-        namespace,
-        labelSelector: selector.labelSelector,
-        fieldSelector: selector.fieldSelector,
-        ...(selector.projection ? { project: selector.projection.project } : {}),
-        log: this.#options.log,
-        clock: this.#options.clock,
-        ...(tuning?.silenceTimeoutMs ? { silenceTimeoutMs: tuning.silenceTimeoutMs } : {}),
-        ...(tuning?.relistPeriodMs ? { relistPeriodMs: tuning.relistPeriodMs } : {}),
-      });
+      const one = (namespace: string | undefined) => this.#newInformer(type, selector, namespace);
+      informer = namespaces.length <= 1 ? one(namespaces[0]) : new NamespacedInformers(new Map(namespaces.map((ns) => [ns, one(ns)])));
       this.#informers.set(key, informer);
     }
-    return informer as unknown as Informer<T>;
+    return informer as unknown as SharedInformer<T>;
+  }
+
+  #newInformer(type: ResourceType, selector: InformerSelector, namespace: string | undefined): Informer {
+    const tuning = this.#options.informer;
+    return new Informer({
+      client: this.#options.client,
+      type,
+      namespace,
+      labelSelector: selector.labelSelector,
+      fieldSelector: selector.fieldSelector,
+      projection: selector.projection,
+      log: this.#options.log,
+      clock: this.#options.clock,
+      ...(tuning?.silenceTimeoutMs ? { silenceTimeoutMs: tuning.silenceTimeoutMs } : {}),
+      ...(tuning?.relistPeriodMs ? { relistPeriodMs: tuning.relistPeriodMs } : {}),
+    });
   }
 
   /** Read access to every informer's store. */

@@ -20,7 +20,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../legos/clock.ts';
 import type { EventRecorder } from './events.ts';
-import type { Informer } from './informer/informer.ts';
+import type { SharedInformer } from './informer/fan-in.ts';
+import type { Projection } from './informer/projection.ts';
 import { keyOf, splitKey } from './informer/store.ts';
 import { classifyError, retryAfterOf } from './errors.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -39,19 +40,12 @@ export interface InformerSelector {
   readonly namespace?: string | undefined;
   readonly labelSelector?: string | undefined;
   readonly fieldSelector?: string | undefined;
-  /** Cache only what this keeps of each object (the informer is shared by projection name). */
+  /**
+   * Cache only what this projection keeps of each object (informer/projection.ts); an
+   * informer with a projection is a different informer from one without.
+   * @default whole objects (without `managedFields`)
+   */
   readonly projection?: Projection | undefined;
-}
-
-/**
- * What an informer keeps of each object: a pure function of the object that must keep
- * `metadata.name`, `namespace`, `uid` and `resourceVersion` (the store and the relist
- * diff key on them). Cuts the memory of a cache that needs a few fields of a large kind.
- */
-export interface Projection {
-  /** Identifies the projection: informers are shared per (type, namespace, selectors, projection name). */
-  readonly name: string;
-  readonly project: (object: KubeObject) => KubeObject;
 }
 
 /**
@@ -146,7 +140,7 @@ export interface ControllerDeps {
   readonly metrics: OperatorMetrics;
   readonly recorder: EventRecorder;
   readonly cache: Cache;
-  readonly informer: (type: ResourceType, selector?: InformerSelector) => Informer;
+  readonly informer: (type: ResourceType, selector?: InformerSelector) => SharedInformer;
   readonly drainTimeoutMs: number;
   /** The manager's gate: reconciles wait while urgent work runs. */
   readonly gate: UrgentGate;

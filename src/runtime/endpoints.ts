@@ -1,14 +1,18 @@
 /**
  * The manager's probe and metrics endpoints as a {@link Runnable}: binds them when
  * started, closes them when its signal aborts. `/readyz` is ready when every informer
- * has synced; `/healthz` when the event loop turns (it answers at all). The HTTP
- * details are in http.ts.
+ * has synced; `/healthz` when the event loop turns (it answers at all). `/metrics` is
+ * plain HTTP to anyone, or, with {@link EndpointsOptions.secureMetrics}, HTTPS only to
+ * callers the API server authenticates (TokenReview) and authorizes to get
+ * `/metrics` (SubjectAccessReview; metrics-auth.ts), as controller-runtime's secure
+ * metrics do. The HTTP details are in http.ts.
  *
  * Limitations: a bind address of `0` disables that endpoint; a bind failure rejects
  * `listening` and `start`.
  */
 import type { Registry } from 'prom-client';
 import { serveMetrics, serveProbes, type Endpoint } from './http.ts';
+import type { MetricsAuthorizer } from './metrics-auth.ts';
 import type { Runnable } from './runnable.ts';
 
 export interface EndpointsOptions {
@@ -17,8 +21,20 @@ export interface EndpointsOptions {
   /** Metrics address (same syntax). @default '0' */
   readonly metricsBindAddress?: string | undefined;
   readonly registry: Registry;
+  /** Serve `/metrics` over HTTPS to authorized callers only. @default plain HTTP to anyone */
+  readonly secureMetrics?: SecureMetrics | undefined;
   /** Informers not synced yet (empty when ready). */
   readonly unsynced: () => readonly string[];
+}
+
+/** Authenticated metrics serving: the certificate, and who may read. */
+export interface SecureMetrics {
+  /** PEM serving certificate and key. */
+  readonly tls: { readonly cert: string; readonly key: string };
+  /** Admits a request by its bearer token (metrics-auth.ts: TokenReview + SubjectAccessReview). */
+  readonly authorizer: MetricsAuthorizer;
+  /** Where the certificate came from, for the log (`cert-dir`, `self-signed`). */
+  readonly certificate: string;
 }
 
 /** Where the endpoints listen (absent: disabled). */
@@ -59,7 +75,8 @@ export class Endpoints implements Runnable {
         endpoints.push(probes);
         this.addresses.probes = probes.address;
       }
-      const metrics = await serveMetrics(this.#options.metricsBindAddress ?? '0', this.#options.registry);
+      const secure = this.#options.secureMetrics;
+      const metrics = await serveMetrics(this.#options.metricsBindAddress ?? '0', this.#options.registry, secure ? { tls: secure.tls, authorizer: secure.authorizer } : {});
       if (metrics) {
         endpoints.push(metrics);
         this.addresses.metrics = metrics.address;

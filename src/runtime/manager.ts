@@ -20,9 +20,9 @@ import type { Clock } from '../legos/clock.ts';
 import { SystemClock } from '../legos/clock.ts';
 import { Caches } from './caches.ts';
 import { Controller, type Cache, type ControllerSpec, type InformerSelector } from './controller.ts';
-import { Endpoints } from './endpoints.ts';
+import { Endpoints, type SecureMetrics } from './endpoints.ts';
 import { KubeEventRecorder, type EventRecorder } from './events.ts';
-import type { Informer } from './informer/informer.ts';
+import type { SharedInformer } from './informer/fan-in.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
@@ -37,11 +37,13 @@ export type { LeaderElectionOptions } from './leader/leadership.ts';
 
 export interface ManagerOptions {
   readonly client: KubeClient;
-  /** Watch only this namespace ('' or undefined: all namespaces). */
-  readonly namespace?: string | undefined;
+  /** Serve only these namespaces (empty or undefined: all namespaces). */
+  readonly namespaces?: readonly string[] | undefined;
   readonly leaderElection: LeaderElectionOptions;
   /** Metrics address (`:8080`, `127.0.0.1:0`, or `0` to disable). @default '0' */
   readonly metricsBindAddress?: string;
+  /** Serve `/metrics` over HTTPS to authorized callers only (endpoints.ts). @default plain HTTP */
+  readonly secureMetrics?: SecureMetrics | undefined;
   /** Probe address (same syntax). @default '0' */
   readonly healthProbeBindAddress?: string;
   /** @default the pod name, else the host name and pid */
@@ -92,10 +94,11 @@ export class Manager {
     this.metrics.trackMemory('event_rate_limit', recorder.memories.rateLimit);
     this.recorder = recorder;
     this.gate = new UrgentGate({ clock: this.clock });
-    this.caches = new Caches({ client: this.client, namespace: options.namespace, clock: this.clock, log: this.log, informer: options.informer });
+    this.caches = new Caches({ client: this.client, namespaces: options.namespaces, clock: this.clock, log: this.log, informer: options.informer });
     this.endpoints = new Endpoints({
       healthProbeBindAddress: options.healthProbeBindAddress,
       metricsBindAddress: options.metricsBindAddress,
+      secureMetrics: options.secureMetrics,
       registry: this.metrics.registry,
       unsynced: () => this.caches.pending(),
     });
@@ -107,7 +110,7 @@ export class Manager {
   }
 
   /** The shared informer for `type` and `selector` (see {@link Caches.informer}). */
-  informer<T extends KubeObject = KubeObject>(type: ResourceType, selector: InformerSelector = {}): Informer<T> {
+  informer<T extends KubeObject = KubeObject>(type: ResourceType, selector: InformerSelector = {}): SharedInformer<T> {
     return this.caches.informer<T>(type, selector);
   }
 
@@ -158,7 +161,11 @@ export class Manager {
     try {
       await this.endpoints.listening;
       this.caches.instrument(this.metrics);
-      this.log.info({ event: 'endpoints_serving', ...this.addresses }, 'serving probes and metrics');
+      this.log.info({ event: 'endpoints_serving', ...this.addresses, metricsSecure: this.options.secureMetrics !== undefined }, 'serving probes and metrics');
+      const secure = this.options.secureMetrics;
+      if (secure && this.addresses.metrics) {
+        this.log.info({ event: 'metrics_serving', metrics: this.addresses.metrics, secure: true, certificate: secure.certificate }, 'serving authenticated metrics over HTTPS');
+      }
       const leadership = new Leadership({
         client: this.client,
         identity: this.identity,

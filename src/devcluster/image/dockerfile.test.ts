@@ -9,7 +9,7 @@ describe('parseDockerfile', () => {
     expect(steps[0]).toMatchObject({ kind: 'from', image: 'local/base:1' });
     expect(parseDockerfile(text)[0]).toMatchObject({ kind: 'from', image: 'node:24-slim' });
     expect(steps.find((s) => s.kind === 'user')).toMatchObject({ user: '65532:65532' });
-    expect(steps.find((s) => s.kind === 'entrypoint')).toMatchObject({ argv: ['node', 'bin/manyfold.js'] });
+    expect(steps.find((s) => s.kind === 'entrypoint')).toMatchObject({ argv: ['node', '--optimize-for-size', 'bin/manyfold.js'] });
     expect(steps.filter((s) => s.kind === 'copy').length).toBeGreaterThan(2);
   });
 

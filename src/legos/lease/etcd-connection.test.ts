@@ -1,8 +1,8 @@
 import { type Etcd3, EtcdPermissionDeniedError, GRPCInternalError, GRPCUnavailableError } from 'etcd3';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig } from './config.ts';
 import { LeaseAccessError, LeaseLostError, LeaseUnavailableError } from './errors.ts';
-import { EtcdConnection, isInternalStreamError, translateError } from './etcd-connection.ts';
+import { EtcdConnection, isInternalStreamError, loadEtcd3, translateError } from './etcd-connection.ts';
 import type { LeaseEvent } from './types.ts';
 
 // etcd3 connects lazily: nothing here opens a socket.
@@ -11,6 +11,11 @@ function connection(recreateAfterInternalErrors = 3) {
   const conn = new EtcdConnection(clientConfig({ endpoints: ['127.0.0.1:1'], recreateAfterInternalErrors }), {}, (e) => events.push(e));
   return { conn, events };
 }
+
+// etcd3 is imported on the first call (etcd-connection.ts); these tests build its errors first.
+beforeAll(async () => {
+  await loadEtcd3();
+});
 
 const rstStream = () => new GRPCInternalError('13 INTERNAL: Received RST_STREAM with code 2 triggered by internal client error');
 

@@ -9,13 +9,34 @@
  * the global policy retries a recoverable failure once per endpoint (each retry goes to
  * the next endpoint).
  *
+ * The etcd3 library (with gRPC and protobufjs: ~6 MiB of resident memory) is imported
+ * on the first call, not when this module loads, so an operator without FencedLeases
+ * never pays for it.
+ *
  * Limitations: a retried write whose first attempt did reach etcd is applied twice;
  * the lease module only sends idempotent writes (puts of the same value, compare-guarded).
  */
-import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdRoleNotGrantedError, GRPCInternalError, GRPCUnauthenticatedError, type IOptions, isRecoverableError } from 'etcd3';
+import type * as Etcd3Library from 'etcd3';
+import type { Etcd3, IOptions } from 'etcd3';
 import { LeaseAccessError, LeaseError, LeaseLostError, LeaseUnavailableError } from './errors.ts';
 import type { ClientConfig } from './config.ts';
 import type { LeaseClientOptions, LeaseEvent } from './types.ts';
+
+type Etcd3Module = typeof Etcd3Library;
+let etcd3: Etcd3Module | undefined;
+let loading: Promise<Etcd3Module> | undefined;
+
+/** The etcd3 module, imported on first use. */
+export async function loadEtcd3(): Promise<Etcd3Module> {
+  if (etcd3) return etcd3;
+  loading ??= import('etcd3').then((m) => (etcd3 = m));
+  return loading;
+}
+
+/** The etcd3 module if already imported (before that, no error can be one of its classes). */
+export function loadedEtcd3(): Etcd3Module | undefined {
+  return etcd3;
+}
 
 type FaultHandling = NonNullable<IOptions['faultHandling']>;
 type Policy = NonNullable<FaultHandling['global']>;
@@ -38,7 +59,7 @@ function retryRecoverable(attempts: number): Policy {
       try {
         return await fn(context);
       } catch (error) {
-        if (attempt >= attempts || !(error instanceof Error) || !isRecoverableError(error)) throw error;
+        if (attempt >= attempts || !(error instanceof Error) || etcd3?.isRecoverableError(error) !== true) throw error;
       }
     }
   });
@@ -53,7 +74,7 @@ const bytes = (value: string | Uint8Array): Buffer => (typeof value === 'string'
 
 /** True for the gRPC errors that mean "this channel is broken", not "etcd said no". */
 export function isInternalStreamError(error: unknown): boolean {
-  if (error instanceof GRPCInternalError) return true;
+  if (etcd3 && error instanceof etcd3.GRPCInternalError) return true;
   const message = error instanceof Error ? error.message : String(error);
   return /RST_STREAM|^13 INTERNAL/.test(message);
 }
@@ -63,10 +84,11 @@ export function translateError(error: unknown, what: string): LeaseError {
   if (error instanceof LeaseError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (
-    error instanceof EtcdPermissionDeniedError ||
-    error instanceof EtcdAuthenticationFailedError ||
-    error instanceof EtcdRoleNotGrantedError ||
-    error instanceof GRPCUnauthenticatedError
+    etcd3 &&
+    (error instanceof etcd3.EtcdPermissionDeniedError ||
+      error instanceof etcd3.EtcdAuthenticationFailedError ||
+      error instanceof etcd3.EtcdRoleNotGrantedError ||
+      error instanceof etcd3.GRPCUnauthenticatedError)
   ) {
     return new LeaseAccessError(`${what}: ${message}`, { cause: error });
   }
@@ -78,7 +100,8 @@ export class EtcdConnection {
   readonly #options: IOptions;
   readonly #config: ClientConfig;
   readonly #emit: (event: LeaseEvent) => void;
-  #client: Etcd3;
+  /** Created on the first call (after etcd3 is imported). */
+  #client: Etcd3 | undefined;
   #internalErrors = 0;
   #recreations = 0;
   #closed = false;
@@ -104,7 +127,6 @@ export class EtcdConnection {
           }),
       ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
     };
-    this.#client = new Etcd3(this.#options);
   }
 
   /** How many times the client was recreated. */
@@ -120,6 +142,9 @@ export class EtcdConnection {
   async call<T>(what: string, fn: (client: Etcd3) => Promise<T>): Promise<T> {
     if (this.#closed) throw new LeaseLostError('closed', `${what}: the lease client is closed`);
     try {
+      const { Etcd3 } = await loadEtcd3();
+      if (this.#closed) throw new LeaseLostError('closed', `${what}: the lease client is closed`);
+      this.#client ??= new Etcd3(this.#options);
       const result = await fn(this.#client);
       this.#internalErrors = 0;
       return result;
@@ -136,18 +161,18 @@ export class EtcdConnection {
 
   #noteInternalError(): void {
     this.#internalErrors++;
-    if (this.#internalErrors < this.#config.recreateAfterInternalErrors || this.#closed) return;
+    if (this.#internalErrors < this.#config.recreateAfterInternalErrors || this.#closed || !etcd3) return;
     const old = this.#client;
-    this.#client = new Etcd3(this.#options);
+    this.#client = new etcd3.Etcd3(this.#options);
     this.#recreations++;
     this.#emit({ type: 'etcd_client_recreated', consecutiveInternalErrors: this.#internalErrors, recreations: this.#recreations });
     this.#internalErrors = 0;
-    old.close();
+    old?.close();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#client.close();
+    this.#client?.close();
   }
 }

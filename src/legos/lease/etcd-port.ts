@@ -12,10 +12,16 @@
  * dead connection (about 15 s with the default options).
  */
 import type { Clock } from '../clock.ts';
-import { EtcdLeaseInvalidError, type IEvent, type IRequestOp } from 'etcd3';
+import type { IEvent, IRequestOp } from 'etcd3';
 import { EtcdRetryBackoff } from './config.ts';
 import { LeaseError, LeaseUnavailableError } from './errors.ts';
-import type { EtcdConnection } from './etcd-connection.ts';
+import { loadedEtcd3, type EtcdConnection } from './etcd-connection.ts';
+
+/** etcd3's "lease not found" error (etcd3 is imported lazily: etcd-connection.ts). */
+function isLeaseInvalid(error: unknown): boolean {
+  const etcd3 = loadedEtcd3();
+  return etcd3 !== undefined && error instanceof etcd3.EtcdLeaseInvalidError;
+}
 import type { LeasePort, ReadResult, StoredKey } from './port.ts';
 import type { FencedOp } from './types.ts';
 
@@ -77,7 +83,7 @@ export class EtcdLeasePort implements LeasePort {
         });
         stream.on('error', (error) => {
           clearTimeout(timer);
-          if (error instanceof EtcdLeaseInvalidError || /lease not found/.test(error.message)) resolve(0);
+          if (isLeaseInvalid(error) || /lease not found/.test(error.message)) resolve(0);
           else reject(error);
         });
         stream.write({ ID: leaseId });
@@ -92,7 +98,7 @@ export class EtcdLeasePort implements LeasePort {
         await c.leaseClient.leaseRevoke({ ID: leaseId }, { deadline: Date.now() + timeoutMs });
         return true;
       } catch (error) {
-        if (error instanceof EtcdLeaseInvalidError) return false;
+        if (isLeaseInvalid(error)) return false;
         throw error;
       }
     });
@@ -105,7 +111,7 @@ export class EtcdLeasePort implements LeasePort {
         const remainingSeconds = Number(response.TTL);
         return remainingSeconds < 0 ? undefined : { remainingSeconds, grantedSeconds: Number(response.grantedTTL) };
       } catch (error) {
-        if (error instanceof EtcdLeaseInvalidError) return undefined;
+        if (isLeaseInvalid(error)) return undefined;
         throw error;
       }
     });

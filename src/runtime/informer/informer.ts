@@ -12,7 +12,8 @@
  *   even a missed event is repaired, without spurious updates for unchanged objects;
  * - 410 Gone / Expired relists at once; every other error backs off exponentially
  *   with equal jitter (0.8 s doubling to 30 s), never giving up and never storming;
- * - frozen cached objects, optional `managedFields` dropping and projection, indexes;
+ * - frozen cached objects, optional `managedFields` dropping, projections (only the
+ *   fields readers use are cached: projection.ts), indexes;
  * - `hasSynced()` for gating reconciles and readiness.
  *
  * The loop's state (list or watch, failures in a row, next relist) is data moved by a
@@ -33,7 +34,8 @@ import type { KubeObject } from '../../kube/types.ts';
 import { watchEvents } from '../../kube/watch.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { initialLoopState, listDue, stepLoop, watchBudgetSeconds } from './loop.ts';
-import { Store, type Delta, type IndexFunc } from './store.ts';
+import type { Projection } from './projection.ts';
+import { Store, selectedLabelKeys, type Delta, type IndexFunc } from './store.ts';
 
 export interface EventHandler<T extends KubeObject> {
   onAdd?(object: T): void;
@@ -48,14 +50,10 @@ export interface InformerOptions<T extends KubeObject> {
   readonly labelSelector?: string | undefined;
   readonly fieldSelector?: string | undefined;
   readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
-  /**
-   * Keep only what this returns of each listed or watched object (after dropping
-   * managedFields); it must keep name, namespace, uid and resourceVersion. Default: the
-   * whole object.
-   */
-  readonly project?: ((object: T) => T) | undefined;
   /** Drop `metadata.managedFields` before caching (it is most of an object's size). @default true */
   readonly dropManagedFields?: boolean;
+  /** Cache only what this keeps of each object (projection.ts; it drops `managedFields` too). @default none */
+  readonly projection?: Projection | undefined;
   /** Server-side watch timeout range, seconds. @default [300, 600] */
   readonly watchTimeoutSeconds?: readonly [number, number];
   /** Abandon a watch that delivered nothing for this long, ms. @default 150000 */
@@ -64,7 +62,12 @@ export interface InformerOptions<T extends KubeObject> {
   readonly relistPeriodMs?: number;
   /** Reconnect backoff bounds, ms (doubling, equal jitter). @default { initialMs: 800, maxMs: 30000 } */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
-  /** Page size of lists. @default 500 */
+  /**
+   * Page size of lists. Each page is read as one JSON text and parsed whole before its
+   * objects are projected, so the page size bounds the transient memory of a (re)list:
+   * 100 realistic Deployments are ~1.2 MB of JSON, 500 would be ~6 MB plus their parsed
+   * objects, which showed in the operator's peak RSS (bench/reconcile.ts). @default 100
+   */
   readonly pageSize?: number;
   readonly clock?: Clock;
   readonly random?: () => number;
@@ -97,7 +100,8 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
-    this.store = new Store<T>(options.indexers ?? {});
+    // The label index holds only the selector's keys: readers narrow by those.
+    this.store = new Store<T>(options.indexers ?? {}, { labelKeys: selectedLabelKeys(options.labelSelector) });
     this.clock = options.clock ?? SystemClock;
     this.random = options.random ?? Math.random;
     this.log = (options.log ?? silentLogger).child({ informer: options.type.plural, ...(options.namespace ? { namespace: options.namespace } : {}) });
@@ -170,10 +174,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private prepare(object: T): T {
+    if (this.options.projection) return this.options.projection.project(object);
     if (this.options.dropManagedFields !== false && object.metadata.managedFields) {
       delete object.metadata.managedFields;
     }
-    return this.options.project ? this.options.project(object) : object;
+    return object;
   }
 
   private async list(signal: AbortSignal): Promise<void> {
@@ -186,7 +191,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         namespace: this.options.namespace,
         labelSelector: this.options.labelSelector,
         fieldSelector: this.options.fieldSelector,
-        limit: this.options.pageSize ?? 500,
+        limit: this.options.pageSize ?? 100,
         continue: continueToken,
         signal,
       });

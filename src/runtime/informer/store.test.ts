@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../kube/types.ts';
-import { Store, keyOf } from './store.ts';
+import { Store, keyOf, selectedLabelKeys } from './store.ts';
 
 const objectArb = fc.record({
   name: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
@@ -70,5 +70,28 @@ describe('Store', () => {
       (cached as KubeObject).metadata.labels = {};
     }).toThrow(TypeError);
     expect(Object.isFrozen(cached?.metadata.labels)).toBe(true);
+  });
+});
+
+describe('label index keys', () => {
+  it('reads the keys a selector requires, and none from terms it cannot use', () => {
+    expect(selectedLabelKeys(undefined)).toBeUndefined();
+    expect(selectedLabelKeys('')).toBeUndefined();
+    expect(selectedLabelKeys('manyfold.dev/cell')).toEqual(['manyfold.dev/cell']);
+    expect(selectedLabelKeys('app=web, tier==backend')).toEqual(['app', 'tier']);
+    expect(selectedLabelKeys('zone in (a, b),app')).toEqual(['zone', 'app']);
+    expect(selectedLabelKeys('app!=web')).toBeUndefined();
+    expect(selectedLabelKeys('!app')).toBeUndefined();
+    expect(selectedLabelKeys('zone notin (a)')).toBeUndefined();
+  });
+
+  it('indexes only the given keys when told to', () => {
+    const store = new Store<KubeObject>({}, { labelKeys: ['manyfold.dev/cell'] });
+    store.upsert({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'n', resourceVersion: '1', labels: { 'manyfold.dev/cell': 'shop', app: 'web' } } });
+    expect(store.byIndex('label', 'manyfold.dev/cell=shop').map((o) => o.metadata.name)).toEqual(['a']);
+    expect(store.byIndex('label', 'app=web')).toEqual([]);
+    const all = new Store<KubeObject>();
+    all.upsert({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'n', resourceVersion: '1', labels: { app: 'web' } } });
+    expect(all.byIndex('label', 'app=web')).toHaveLength(1);
   });
 });

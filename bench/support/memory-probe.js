@@ -5,6 +5,9 @@
  * the benchmark can say how much of the RSS is V8 heap, V8's own malloc (compiler
  * zones), buffers, or none of these (native allocations, fragmentation).
  *
+ * Plain JavaScript, not TypeScript: a `.ts` preload would load Node's type stripper
+ * (~25-30 MiB resident) into the process whose memory it is there to measure.
+ *
  * Limitations: one line per signal, under 4 KiB so it is written atomically and does
  * not interleave with pino's lines; adds a signal handler to the process, nothing else.
  */
