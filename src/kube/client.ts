@@ -90,7 +90,7 @@ export class KubeClient {
     this.connection = connection;
     this.server = connection.server;
     this.userAgent = userAgent;
-    this.transport = new HttpTransport({ tls: connection.tls, maxSockets: 64 });
+    this.transport = new HttpTransport({ tls: connection.tls });
   }
 
   /**

@@ -74,6 +74,20 @@ describe('HttpTransport', () => {
     await expect(transport().send(url, { method: 'GET', headers: {} })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
+  it('does not stall a request behind more long-lived streams (watches) than 64', async () => {
+    const url = await serve((_b, res, method) => {
+      if (method === 'GET') {
+        res.writeHead(200);
+        res.write('open\n'); // a watch: the answer never ends
+      } else res.end('done');
+    });
+    const t = transport();
+    const watches = await Promise.all(Array.from({ length: 70 }, () => t.send(url, { method: 'GET', headers: {} })));
+    const after = await t.send(url, { method: 'POST', headers: {}, body: 'x' });
+    expect(await after.text()).toBe('done');
+    for (const w of watches) w.cancel();
+  });
+
   it('reuses kept-alive connections for sequential requests', async () => {
     const ports = new Set<number>();
     const url = await serve((_b, res) => {

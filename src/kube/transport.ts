@@ -7,8 +7,8 @@
  * V8's memory-saving `--lite-mode` (jitless) disables; Node's `http` parses in C++
  * (llhttp) and is already part of the binary. bench/README.md, issue 15.
  *
- * Guarantees: one connection per request in flight (no HTTP/2, no pipelining), at most
- * `maxSockets` per origin, idle connections kept alive; a request is aborted by its
+ * Guarantees: one connection per request in flight (no HTTP/2, no pipelining; no limit
+ * per origin unless `maxSockets` is given), idle connections kept alive (at most 256); a request is aborted by its
  * `signal` at any point, headers or body, and an aborted request destroys its socket
  * (so the informer's watchdog, aborting a silent watch, also discards a broken
  * connection). Transport failures reject with the underlying error (ECONNREFUSED,
@@ -50,7 +50,11 @@ export interface HttpRequest {
 export interface HttpTransportOptions {
   /** TLS material for `https://` servers. */
   readonly tls: TlsMaterial;
-  /** Connections per origin at most (default 64). */
+  /**
+   * Connections per origin at most (default: no limit). Each watch holds a connection
+   * for its whole life, so a limit below the number of watches stalls every other
+   * request behind them: an operator runs more than 64 informers.
+   */
   readonly maxSockets?: number;
 }
 
@@ -61,7 +65,7 @@ export class HttpTransport {
 
   constructor(options: HttpTransportOptions) {
     const { tls } = options;
-    const pool = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets: options.maxSockets ?? 64, scheduling: 'lifo' as const };
+    const pool = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY, scheduling: 'lifo' as const };
     this.http = new HttpAgent(pool);
     this.https = new HttpsAgent({
       ...pool,
