@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run build`: writes every module of src/ with its TypeScript types stripped to
 // dist/src/ (same file names, same line and column positions: the types become
-// whitespace), plus dist/manifest.json with each source's size and mtime. When that
+// whitespace), plus dist/manifest.json with each source's size and SHA-256 (not its
+// mtime: image layers are packed with every mtime set to 0, scripts/node/oci-archive.sh). When that
 // manifest exists, bin/manyfold.js loads these instead of stripping types at run time
 // (bin/prestripped.js): Node's type stripper (amaro, swc compiled to WebAssembly) then
 // never loads, which saves the operator ~25-30 MiB of resident memory (bench/README.md,
@@ -10,7 +11,8 @@
 //
 // Limitations: strips only (no transforms): the sources must use erasable syntax only,
 // as Node's type stripping already requires.
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { stripTypeScriptTypes } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +27,11 @@ function walk(dir) {
     if (entry.isDirectory()) walk(path);
     else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.d.ts')) {
       const rel = relative(root, path);
-      const stat = statSync(path);
+      const source = readFileSync(path);
       const target = join(out, rel);
       mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, stripTypeScriptTypes(readFileSync(path, 'utf8'), { mode: 'strip' }));
-      files[rel] = { size: stat.size, mtimeMs: stat.mtimeMs };
+      writeFileSync(target, stripTypeScriptTypes(source.toString('utf8'), { mode: 'strip' }));
+      files[rel] = { size: source.length, sha256: createHash('sha256').update(source).digest('hex') };
     }
   }
 }

@@ -221,13 +221,22 @@ describe.runIf(inject('clusterKind') === 'local')('fencing of a deposed leader',
     await a.stop();
     await b.stop();
     await proxy?.close();
-    return { attempted: staleWrites.length, rejected: rejected.length, reason: String(lost['reason']) };
+    const abandoned = staleWrites.filter((e) => e.responseStatus?.code === 504 && /context canceled/.test(e.responseStatus.message ?? '')).length;
+    const conflicts = staleWrites.filter((e) => e.responseStatus?.code === 409).length;
+    return { attempted: staleWrites.length, rejected: rejected.length, abandoned, conflicts, reason: String(lost['reason']) };
   }
 
   it('a leader with normal timings frozen while its writes are in flight steps down, and none of them lands', async () => {
     const result = await scenario({ prefix: 'calm', faulty: false, inFlight: true });
+    // The held writes reach the API server after the new epoch was published (required:
+    // the variant must not pass with nothing attempted), and none lands (checked in the
+    // scenario: every one failed, no stored version carries the old epoch). Whether one
+    // is refused by the fencing policy (403), by a stale precondition (409) or abandoned
+    // by the old leader as it steps down (504 "context canceled") is a race between the released bytes and the
+    // leader's own renewal check; both are outcomes of a correct leader. The faulty
+    // variant below, which never steps down, requires the 403s.
     expect(result.attempted, 'writes the old leader attempted after the new epoch was published').toBeGreaterThan(0);
-    expect(result.rejected).toBeGreaterThan(0);
+    expect(result.rejected + result.conflicts + result.abandoned, 'attempts refused (403, 409) or abandoned by the stepping-down leader').toBe(result.attempted);
     expect(result.reason).toMatch(/renewal|held by|fenced/);
   });
 

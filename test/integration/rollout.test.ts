@@ -97,7 +97,9 @@ describe('Rollout controller', () => {
   it('rolls wave 1 to 50 % while wave 2 stays at 0, and the Cell document agrees with flagd\'s evaluators key for key', async (ctx) => {
     if ('skip' in prometheus) return ctx.skip(prometheus.skip);
     await apply(obj('Rollout', 'checkout', { flagRef: { name: 'checkout' }, variant: 'new', steps: steps(prometheus.url), waves: { label: 'wave', order: ['1', '2'], bakeTime: '2s' } }));
-    const s = await until('paused at 50 % in wave 0', 'checkout', (st) => st.phase === 'Paused' && st.currentWave === 0 && st.currentWeight === 50);
+    // The Cells and the Rollout come through separate watches, so a first status may count
+    // a wave before its Cell arrived; the Cell's event reconciles the Rollout again.
+    const s = await until('paused at 50 % in wave 0 with both Cells counted', 'checkout', (st) => st.phase === 'Paused' && st.currentWave === 0 && st.currentWeight === 50 && (st.waves ?? []).every((w) => w.cells === 1));
     expect(s.waves).toEqual([{ name: '1', cells: 1, weight: 50 }, { name: '2', cells: 1, weight: 0 }]);
     const docs = await eventually('per-Cell documents', async () => {
       const d = await documents();
