@@ -19,7 +19,8 @@ COPY scripts/strip-types.js ./scripts/strip-types.js
 RUN node scripts/strip-types.js
 USER 65532:65532
 # --optimize-for-size: a smaller V8 heap for the same work (NODE_OPTIONS refuses this
-# flag); with the Deployment's NODE_OPTIONS, 134 MiB instead of 138 MiB RSS watching
-# 12,000 objects (bench/README.md, issue 15).
+# flag; bench/README.md, issue 15). The operator's Deployment adds --jitless through
+# NODE_OPTIONS; not here, because the agent (same image) uses undici, whose HTTP parser
+# is WebAssembly, which --jitless disables.
 ENTRYPOINT ["node", "--optimize-for-size", "bin/manyfold.js"]
 CMD ["operator"]

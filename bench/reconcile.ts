@@ -53,7 +53,7 @@ import { Resources } from '../src/kube/resources.ts';
 import { auditCounts, formatCounts } from './support/audit.ts';
 import { CellTracker, cheapCell, type CellObject } from './support/cells.ts';
 import { realisticDeployment } from './support/deployments.ts';
-import { CpuMeter } from './support/cpu.ts';
+import { CpuMeter, cpuSeconds } from './support/cpu.ts';
 import { runBench, type BenchContext } from './support/harness.ts';
 import { metricSum, readRss, rssBreakdown, scrapeMetrics, startOperator, waitReady, type OperatorProcess, type RssBreakdown } from './support/operator.ts';
 import { mib, ms, pool, shuffled, summarize, table, type Row } from './support/stats.ts';
@@ -303,12 +303,14 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   const idleMetrics = await scrapeMetrics(metricsAddress);
   ctx.log(`operator pid ${operator.pid} leads; RSS idle ${mib(idle.rss)}`);
 
+  const idleCpu = await cpuSeconds(operator.pid);
   const meter = new CpuMeter([...ctx.cluster.processes.map((p) => ({ name: p.name, pid: p.pid })), { name: 'manyfold operator', pid: operator.pid }]);
   const createFrom = Date.now();
   await meter.start();
   const first = await createCells(ctx, watch, tracker, 0, Cells);
   const createCpu = await meter.stop();
   const createTo = Date.now();
+  const createOperatorCpu = (await cpuSeconds(operator.pid)) - idleCpu;
   ctx.log(`${Cells} Cells applied in ${first.created.toFixed(1)} s, all Ready after ${first.ready.toFixed(1)} s`);
   const latency = updates > 0 ? await latencyPart(ctx, { operator, metricsAddress, watch, tracker, meter, createFrom, createTo, createCpu }) : undefined;
   const withCells = await readRss(operator.pid);
@@ -316,6 +318,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   const added = rssObjects === 'cells' ? `${Watched - Cells} Cells` : rssObjects === 'deployments' ? `${FillerDeployments} labelled Deployments of realistic size` : `${Watched - 2 * Cells} labelled ConfigMaps`;
   ctx.log(`RSS with ${Cells} Cells + ${Cells} ConfigMaps cached: ${mib(withCells.rss)}; adding ${added}`);
   const addStart = performance.now();
+  const addCpuFrom = await cpuSeconds(operator.pid);
   if (rssObjects === 'cells') {
     await createCells(ctx, watch, tracker, Cells, Watched);
   } else if (rssObjects === 'deployments') {
@@ -335,6 +338,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   ctx.log(`added in ${((performance.now() - addStart) / 1000).toFixed(1)} s; waiting for /readyz and for RSS to settle`);
   await waitReady(operator, { signal: ctx.signal });
   await informersQuiet(ctx, metricsAddress);
+  const addOperatorCpu = (await cpuSeconds(operator.pid)) - addCpuFrom;
   const settled = await settledRss(ctx, operator);
   const metrics = await scrapeMetrics(metricsAddress);
   const maps = await rssBreakdown(operator.pid);
@@ -352,6 +356,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   const replicaSettled = await settledRss(ctx, replica);
   const replicaMaps = await rssBreakdown(replica.pid);
   const replicaProbe = await probe(ctx, replica);
+  const replicaCpu = await cpuSeconds(replica.pid);
   await replica.stop();
 
   console.log(`operator modules: ${values['no-build'] ? 'types stripped at run time (--no-build)' : 'types stripped at build time (npm run build, as in the image)'}`);
@@ -374,6 +379,9 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   const rows: Row[] = [
     { metric: `(a) ${Cells} Cells created -> all Ready`, value: `${first.ready.toFixed(1)} s (${(Cells / first.ready).toFixed(0)} cells/s)` },
     ...(latency?.rows ?? []),
+    { metric: '(a) operator CPU while the Cells were created until Ready', value: `${createOperatorCpu.toFixed(1)} CPU s` },
+    { metric: '(b) operator CPU while the objects were added (until /readyz and quiet informers)', value: `${addOperatorCpu.toFixed(1)} CPU s` },
+    { metric: '(b) second replica: CPU from start to settled', value: `${replicaCpu.toFixed(1)} CPU s` },
     { metric: '(b) RSS idle (no objects); V8 heap used / total', value: `${mib(idle.rss)}; ${mib(metricSum(idleMetrics, 'nodejs_heap_size_used_bytes'))} / ${mib(metricSum(idleMetrics, 'nodejs_heap_size_total_bytes'))}` },
     { metric: `(b) RSS with ${2 * Cells} objects cached`, value: mib(withCells.rss) },
     { metric: '(b) RSS watching the objects (VmRSS), settled', value: mib(settled.rss), target: RssTarget, met: settled.rss <= RssTargetBytes },

@@ -6,11 +6,9 @@
  *   manyfold dev up|down|status         the embedded local control plane
  *   manyfold crds [--write|--check]     the generated CustomResourceDefinitions
  */
-import { runAgent } from './agent.ts';
-import { runCrds } from './crds.ts';
-import { runDev } from './dev.ts';
-import { runOperator } from './operator.ts';
-import { runStart } from './start.ts';
+// Each subcommand's module is imported when it runs, so a process loads only its own
+// command's code: the operator never loads the agent, the local control plane or the CRD
+// generator (~3 MiB of resident memory; bench/README.md, issue 15).
 
 const usage = `Usage: manyfold <command> [options]
 
@@ -33,15 +31,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'dev':
-      return runDev(rest);
+      return (await import('./dev.ts')).runDev(rest);
     case 'start':
-      return runStart(rest);
+      return (await import('./start.ts')).runStart(rest);
     case 'crds':
-      return runCrds(rest);
+      return (await import('./crds.ts')).runCrds(rest);
     case 'operator':
-      return runOperator(rest);
+      return (await import('./operator.ts')).runOperator(rest);
     case 'agent':
-      return runAgent(rest);
+      return (await import('./agent.ts')).runAgent(rest);
     case undefined:
     case '-h':
     case '--help':

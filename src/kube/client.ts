@@ -8,16 +8,17 @@
  * sets the content type on every write explicitly, and turns every failure into a
  * {@link KubeApiError} in one place.
  *
- * Connections are HTTP/1.1 (see the Agent options) so that the informer's watchdog,
- * by aborting a silent watch, also discards its broken connection.
+ * Connections are HTTP/1.1 (Node's `https` agent, transport.ts: undici is not loaded)
+ * so that the informer's watchdog, by aborting a silent watch, also discards its broken
+ * connection.
  *
  * Limitations: client certificates are read once, at construction; token files are
  * re-read once a minute and exec plugins asked on every request, so projected
  * service-account tokens rotate correctly.
  */
-import { Agent, fetch } from 'undici';
 import { loadConnection, type ClusterConnection, type LoadOptions } from './kubeconfig.ts';
 import { KubeApiError, parseApiError, transportError } from './errors.ts';
+import { HttpTransport, type HttpResponse } from './transport.ts';
 import { resourcePath, type ObjectRef, type ResourceType } from './resources.ts';
 import type { KubeObject, KubeList } from './types.ts';
 
@@ -80,34 +81,16 @@ export class KubeClient {
   /** Where the API server is and how this client authenticates to it. */
   readonly connection: ClusterConnection;
   readonly server: string;
-  private readonly dispatcher: Agent;
+  private readonly transport: HttpTransport;
   private readonly discovery = new Map<string, Promise<readonly DiscoveredResource[]>>();
 
   readonly userAgent: string;
 
   private constructor(connection: ClusterConnection, userAgent: string) {
-    const { tls } = connection;
     this.connection = connection;
     this.server = connection.server;
     this.userAgent = userAgent;
-    this.dispatcher = new Agent({
-      connect: {
-        ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-        ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-        ...(tls.key === undefined ? {} : { key: tls.key }),
-        ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
-        ...(tls.servername === undefined ? {} : { servername: tls.servername }),
-        keepAlive: true,
-        keepAliveInitialDelay: 30_000,
-      },
-      connections: 64,
-      pipelining: 1,
-      // HTTP/1.1 only: with HTTP/2 every request shares one connection, so a single
-      // half-dead connection silences every watch at once and aborting a stream does
-      // not close it (client-go needs HTTP/2 pings for this). One connection per
-      // request means an aborted request takes its broken socket with it.
-      allowH2: false,
-    });
+    this.transport = new HttpTransport({ tls: connection.tls });
   }
 
   /**
@@ -121,15 +104,16 @@ export class KubeClient {
   }
 
   /** Closes the connection pool. The client is unusable afterwards. */
-  async close(): Promise<void> {
-    await this.dispatcher.close();
+  close(): Promise<void> {
+    this.transport.close();
+    return Promise.resolve();
   }
 
   /** Sends one request and returns the parsed JSON body (undefined when empty). */
   async request<T = unknown>(options: KubeRequest): Promise<T> {
     const { response, label } = await this.send(options);
     const text = await response.text();
-    if (!response.ok) throw parseApiError(response.status, text, label, response.headers.get('retry-after'));
+    if (!response.ok) throw parseApiError(response.status, text, label, response.header('retry-after'));
     return (text === '' ? undefined : JSON.parse(text)) as T;
   }
 
@@ -137,7 +121,7 @@ export class KubeClient {
   async requestText(path: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
     const { response, label } = await this.send({ method: 'GET', path, ...options });
     const text = await response.text();
-    if (!response.ok) throw parseApiError(response.status, text, label, response.headers.get('retry-after'));
+    if (!response.ok) throw parseApiError(response.status, text, label, response.header('retry-after'));
     return text;
   }
 
@@ -145,11 +129,11 @@ export class KubeClient {
    * Sends one request and returns the open response (for watches and logs): the caller
    * owns the body and must consume or cancel it. Non-2xx answers throw.
    */
-  async stream(options: KubeRequest): Promise<Response> {
+  async stream(options: KubeRequest): Promise<HttpResponse> {
     const { response, label } = await this.send({ ...options, timeoutMs: options.timeoutMs ?? 0 });
     if (!response.ok) {
       const text = await response.text();
-      throw parseApiError(response.status, text, label, response.headers.get('retry-after'));
+      throw parseApiError(response.status, text, label, response.header('retry-after'));
     }
     return response;
   }
@@ -171,12 +155,11 @@ export class KubeClient {
       (s): s is AbortSignal => s !== undefined,
     );
     try {
-      const response = await fetch(url, {
+      const response = await this.transport.send(url, {
         method: options.method,
         headers,
-        dispatcher: this.dispatcher,
-        ...(body === undefined ? {} : { body }),
-        ...(signals.length === 0 ? {} : { signal: AbortSignal.any(signals) }),
+        body,
+        signal: signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals),
       });
       return { response, label };
     } catch (error) {

@@ -12,14 +12,14 @@
  * (the first file to define a name wins, the first `current-context` wins), else
  * `~/.kube/config`, else the in-cluster service account. Relative paths inside a
  * kubeconfig are relative to the file that holds them. Token files (the in-cluster
- * projected token rotates) are re-read once a minute, as client-go does.
+ * projected token rotates) are re-read once a minute, as client-go does. The YAML
+ * parser is imported only when a kubeconfig file is read (never in a cluster).
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { RequestOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 
 export interface TlsMaterial {
   readonly ca?: Buffer;
@@ -110,7 +110,7 @@ export async function loadConnection(options: LoadOptions = {}): Promise<Cluster
       'no kubeconfig: set --kubeconfig or KUBECONFIG, create ~/.kube/config, or run in a pod with a service account',
     );
   }
-  const merged = mergeFiles(files);
+  const merged = files.length === 0 ? mergeFiles(files, () => null) : mergeFiles(files, (await import('yaml')).parse);
   const source = merged.files.join(delimiter);
   const contextName = options.context ?? merged.currentContext;
   if (!contextName) throw new Error(`kubeconfig ${source}: no current-context (pass a context)`);
@@ -152,7 +152,8 @@ function kubeconfigFiles(options: LoadOptions, env: NodeJS.ProcessEnv): string[]
   return existsSync(home) ? [home] : [];
 }
 
-function mergeFiles(files: readonly string[]): Merged {
+/** Merges kubeconfig files; `parseYaml` is the `yaml` package's, imported only when a file is read. */
+function mergeFiles(files: readonly string[], parseYaml: (text: string) => unknown): Merged {
   const merged: Merged = { clusters: new Map(), users: new Map(), contexts: new Map(), files: [...files] };
   for (const file of files) {
     let doc: Record<string, unknown> | null;

@@ -53,21 +53,19 @@ export async function* watchEvents<T extends KubeObject = KubeObject>(
     },
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const body = response.body;
-  if (!body) return;
-  const reader = (body as ReadableStream<Uint8Array>).getReader();
+  const reader = response.chunks()[Symbol.asyncIterator]();
   const decoder = new TextDecoder();
   let pending = '';
   try {
     for (;;) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      let chunk: IteratorResult<Uint8Array>;
       try {
-        chunk = await reader.read();
+        chunk = await reader.next();
       } catch (error) {
         if (options.signal?.aborted) return;
         throw transportError(`WATCH ${path}`, error);
       }
-      if (chunk.done) return;
+      if (chunk.done === true) return;
       pending += decoder.decode(chunk.value, { stream: true });
       if (pending.length > MAX_LINE_BYTES) throw new Error(`WATCH ${path}: event larger than ${MAX_LINE_BYTES} bytes`);
       let newline = pending.indexOf('\n');
@@ -85,7 +83,7 @@ export async function* watchEvents<T extends KubeObject = KubeObject>(
       }
     }
   } finally {
-    await reader.cancel().catch(() => undefined);
+    response.cancel();
   }
 }
 

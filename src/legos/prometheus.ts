@@ -6,8 +6,13 @@
  * Prometheus is unreachable, answers an error, returns no series ("no data"), several
  * series (the message says to aggregate), or a value that is not a number (NaN, ±Inf).
  *
- * Limitations: no authentication headers; the timeout bounds the whole request.
+ * Sent with Node's own `http`/`https` (kube/transport.ts), not `fetch`: `fetch`'s HTTP
+ * parser is WebAssembly, which the operator's `--lite-mode` disables.
+ *
+ * Limitations: no authentication headers; the timeout bounds the whole request; a
+ * connection per query (queries are seconds apart).
  */
+import { HttpTransport } from '../kube/transport.ts';
 
 export type QueryResult = { readonly value: number } | { readonly error: string };
 
@@ -22,12 +27,15 @@ export async function queryPrometheus(address: string, query: string, options: {
   const url = `${address.replace(/\/+$/, '')}/api/v1/query?query=${encodeURIComponent(query)}`;
   const signals = [AbortSignal.timeout(options.timeoutMs ?? 5000), ...(options.signal ? [options.signal] : [])];
   let body: PromResponse;
+  const transport = new HttpTransport({ tls: {}, maxSockets: 1 });
   try {
-    const response = await fetch(url, { signal: AbortSignal.any(signals) });
-    body = (await response.json()) as PromResponse;
+    const response = await transport.send(new URL(url), { method: 'GET', headers: { Accept: 'application/json' }, signal: AbortSignal.any(signals) });
+    body = JSON.parse(await response.text()) as PromResponse;
     if (!response.ok && body.status !== 'error') return { error: `Prometheus answered HTTP ${response.status}` };
   } catch (error) {
     return { error: `Prometheus unreachable at ${address}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}` };
+  } finally {
+    transport.close();
   }
   if (body.status !== 'success') return { error: `Prometheus refused the query: ${body.error ?? 'unknown error'}` };
   const { resultType, result } = body.data ?? {};

@@ -73,6 +73,25 @@ async function killContainer(node: RealNodeState, containerId: string): Promise<
   await run(node.ctr, ['--address', node.containerdSocket, '--namespace', 'k8s.io', 'tasks', 'kill', '--signal', 'SIGKILL', id]);
 }
 
+/** What a failed wait in `ns` needs to be understood: the fleet, the pods, the agents' and the leader's logs. */
+async function withDiagnostics<T>(ns: string, waiting: Promise<T>): Promise<T> {
+  try {
+    return await waiting;
+  } catch (error) {
+    const attempt = async (args: readonly string[]) => kubectl(args).catch((failed: unknown) => String(failed));
+    const sections = [
+      ['sensorfleets', await attempt(['get', 'sensorfleets', '-n', ns, '-o', 'yaml'])],
+      ['pods', await attempt(['get', 'pods', '-n', ns, '-o', 'wide'])],
+      ['events', await attempt(['get', 'events', '-n', ns, '--sort-by=.lastTimestamp'])],
+      ['agent logs', await attempt(['logs', '-n', ns, '-l', 'app.kubernetes.io/name=manyfold-agent', '--all-containers', '--prefix', '--tail', '60'])],
+      ['operator logs', await attempt(['logs', '-n', OperatorNs, '-l', OperatorSelector, '--prefix', '--tail', '80'])],
+    ];
+    const text = sections.map(([title, body]) => `--- ${title} ---\n${body}`).join('\n');
+    process.stderr.write(`[incluster] diagnostics for ${ns}:\n${text}\n`);
+    throw error;
+  }
+}
+
 describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a real node', () => {
   let client: KubeClient;
   let node: RealNodeState;
@@ -212,7 +231,7 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
     await kubectl(['create', 'namespace', ns]);
     await kubectl(['apply', '--server-side', '-n', ns, '-f', join(repo, 'examples')]);
     const started = Date.now();
-    const fleet = await eventually(
+    const fleet = await withDiagnostics(ns, eventually(
       'the example SensorFleet to be Ready with a reporting node',
       async () => {
         const f = await client.get<Fleet>({ group: 'manyfold.dev', version: 'v1alpha1', plural: 'sensorfleets', kind: 'SensorFleet', namespaced: true }, 'edge-sensors', ns);
@@ -220,7 +239,7 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
         return ready?.status === 'True' && (f.status?.reportingNodes ?? 0) >= 1 ? f : undefined;
       },
       { timeoutMs: 180_000, intervalMs: 1000 },
-    );
+    ));
     process.stderr.write(`[incluster] example SensorFleet Ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     const agents = (await client.list<Pod>(Resources.Pod, { namespace: ns })).items.filter((p) => p.spec.nodeName === node.name && p.metadata.name?.includes('edge-sensors'));
     expect(agents.length).toBeGreaterThanOrEqual(1);

@@ -21,12 +21,17 @@
  * published: the previous good definition is kept (when given) and the problems name
  * the path.
  *
+ * `@openfeature/flagd-core` (with semver, JSON-logic and its schema validators) is loaded
+ * on the first validation, synchronously, so an operator without FeatureFlags never
+ * holds it (~2 MiB of heap; bench/README.md, issue 15).
+ *
  * Limitations: while a ramp is active the flag's own targeting is not applied (the ramp
  * splits between the rolled variant and the default variant); `$evaluators` are not
  * published. {@link distributionOf} knows shares only for flags without targeting or
  * with a top-level `fractional` without a custom bucketing key.
  */
-import { MemoryStorage } from '@openfeature/flagd-core';
+import type { MemoryStorage as FlagdStorage } from '@openfeature/flagd-core';
+import { createRequire } from 'node:module';
 import type { FeatureFlagSpec } from '../../crds/featureflag.ts';
 import { validateTargeting, type TargetingProblem } from './targeting.ts';
 
@@ -119,7 +124,7 @@ export function defineFlag(source: FlagSource): FlagDefinition {
  * `spec.targeting...` for `flagKey`.
  */
 export function flagdRefusal(document: FlagdDocument, flagKey: string): TargetingProblem[] {
-  const storage = new MemoryStorage(quietLogger);
+  const storage = new (flagdCore().MemoryStorage)(quietLogger);
   try {
     storage.setConfigurations(JSON.stringify(document), true);
   } catch (error) {
@@ -134,6 +139,13 @@ export function flagdRefusal(document: FlagdDocument, flagKey: string): Targetin
   const parseError = (flag as unknown as { _targetingParseErrorMessage?: string } | undefined)?._targetingParseErrorMessage;
   return parseError === undefined ? [] : [{ path: 'spec.targeting', message: `flagd cannot compile it: ${parseError}` }];
 }
+
+/** `@openfeature/flagd-core`, loaded on first use (Node's `require` caches it). */
+function flagdCore(): { readonly MemoryStorage: typeof FlagdStorage } {
+  return requireModule('@openfeature/flagd-core') as { readonly MemoryStorage: typeof FlagdStorage };
+}
+
+const requireModule = createRequire(import.meta.url);
 
 const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 

@@ -35,6 +35,7 @@ import { watchEvents } from '../../kube/watch.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { initialLoopState, listDue, stepLoop, watchBudgetSeconds } from './loop.ts';
 import type { Projection } from './projection.ts';
+import { StringTable } from './strings.ts';
 import { Store, selectedLabelKeys, type Delta, type IndexFunc } from './store.ts';
 
 export interface EventHandler<T extends KubeObject> {
@@ -95,6 +96,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly log: Logger;
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
+  /** Repeated strings of projected objects, shared (at most 4,096; strings.ts). */
+  private readonly strings = new StringTable();
   private resourceVersion: string | undefined;
   private started = false;
 
@@ -174,7 +177,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private prepare(object: T): T {
-    if (this.options.projection) return this.options.projection.project(object);
+    if (this.options.projection) return this.options.projection.project(object, this.strings);
     if (this.options.dropManagedFields !== false && object.metadata.managedFields) {
       delete object.metadata.managedFields;
     }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../kube/types.ts';
 import { childReadiness } from '../../reconcilers/cell.ts';
 import { Summary } from './projection.ts';
+import { StringTable } from './strings.ts';
 
 const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -28,6 +29,15 @@ function deployment(overrides: Partial<KubeObject> = {}): KubeObject {
 }
 
 describe('Summary projection', () => {
+  it('keeps every value when it shares strings through a table', () => {
+    const table = new StringTable();
+    const a = Summary.project(deployment(), table);
+    const b = Summary.project(JSON.parse(JSON.stringify(deployment())) as KubeObject, table);
+    expect(a).toEqual(Summary.project(deployment()));
+    expect(b).toEqual(a);
+    expect(table.size).toBeGreaterThan(0);
+  });
+
   it('drops the pod template, managedFields and the last-applied annotation, keeps what readiness and ownership read', () => {
     const input = deployment();
     const out = Summary.project(input);
@@ -105,6 +115,10 @@ describe('Summary projection', () => {
         const object: KubeObject = { apiVersion: 'v1', kind, metadata: { name: 'x', generation }, spec, status };
         const projected = Summary.project(object);
         expect(projected.spec).not.toHaveProperty('template');
+        // Sharing strings changes no value a reader sees, and does not touch the input.
+        const input = structuredClone(object);
+        expect(Summary.project(object, new StringTable({ capacity: 3 }))).toEqual(projected);
+        expect(object).toEqual(input);
         expect(childReadiness(projected, { readyEndpoints })).toEqual(childReadiness(object, { readyEndpoints }));
       }),
     );

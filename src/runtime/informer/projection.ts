@@ -19,12 +19,14 @@
  * resourceVersions, so a change in a dropped field is an update with no visible change.
  */
 import type { KubeObject } from '../../kube/types.ts';
+import type { StringTable } from './strings.ts';
 
 /** A named, pure reduction of an object before it is cached. */
 export interface Projection {
   /** Part of the informer's cache key (`summary`). */
   readonly name: string;
-  project<T extends KubeObject>(object: T): T;
+  /** The kept part of `object`; `strings` (the informer's) shares repeated values. */
+  project<T extends KubeObject>(object: T, strings?: StringTable): T;
 }
 
 /** Annotations no reader needs and that can be as large as the object itself. */
@@ -34,14 +36,46 @@ function isScalar(value: unknown): boolean {
   return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
 }
 
-/** `metadata` without `managedFields` and without {@link BulkyAnnotations}. */
-function leanMetadata(metadata: KubeObject['metadata']): KubeObject['metadata'] {
+/**
+ * `metadata` without `managedFields` and without {@link BulkyAnnotations}; with
+ * `strings`, the namespace, timestamp, label and annotation values and owner references
+ * share repeated strings.
+ */
+function leanMetadata(metadata: KubeObject['metadata'], strings: StringTable | undefined): KubeObject['metadata'] {
   const { managedFields: _dropped, ...rest } = metadata;
   const annotations = metadata.annotations;
-  if (annotations === undefined || !BulkyAnnotations.some((a) => a in annotations)) return rest;
-  const kept: Record<string, string> = {};
-  for (const [key, value] of Object.entries(annotations)) if (!BulkyAnnotations.includes(key)) kept[key] = value;
-  return { ...rest, annotations: kept };
+  let out: KubeObject['metadata'] = rest;
+  if (annotations !== undefined && BulkyAnnotations.some((a) => a in annotations)) {
+    const kept: Record<string, string> = {};
+    for (const [key, value] of Object.entries(annotations)) if (!BulkyAnnotations.includes(key)) kept[key] = value;
+    out = { ...rest, annotations: kept };
+  }
+  if (strings === undefined) return out;
+  const shared: Record<string, unknown> = { ...out };
+  for (const field of ['namespace', 'creationTimestamp', 'deletionTimestamp'] as const) {
+    const value = out[field];
+    if (typeof value === 'string') shared[field] = strings.intern(value);
+  }
+  if (out.labels !== undefined) shared['labels'] = strings.internValues(out.labels);
+  if (out.annotations !== undefined) shared['annotations'] = strings.internValues(out.annotations);
+  if (Array.isArray(out.ownerReferences)) shared['ownerReferences'] = out.ownerReferences.map((r) => internScalars(r, strings));
+  return shared;
+}
+
+/** A copy of `record` with its string fields interned (nested values kept as they are). */
+function internScalars<T>(record: T, strings: StringTable): T {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return record;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) out[key] = typeof value === 'string' ? strings.intern(value) : value;
+  return out as T;
+}
+
+/** `status` with its conditions' strings interned (type, status, reason, message, times). */
+function sharedStatus(status: unknown, strings: StringTable | undefined): unknown {
+  if (strings === undefined || status === null || typeof status !== 'object') return status;
+  const conditions = (status as { conditions?: unknown }).conditions;
+  if (!Array.isArray(conditions)) return status;
+  return { ...status, conditions: conditions.map((c: unknown) => internScalars(c, strings)) };
 }
 
 /**
@@ -51,17 +85,19 @@ function leanMetadata(metadata: KubeObject['metadata']): KubeObject['metadata'] 
  *   `spec.selector`; its nested objects and lists (pod templates, ports, volumes,
  *   volume claim templates, container lists) are dropped;
  * - `status`, whole (conditions, replica counts, observedGeneration);
+ * - with a {@link StringTable}, repeated strings shared (strings.ts): the namespace,
+ *   timestamps, label and annotation values, owner references, condition fields;
  * - EndpointSlice `endpoints` as their `conditions` only;
  * - no `data`, `binaryData` or `stringData` (ConfigMaps, Secrets).
  * Every other top-level field (`apiVersion`, `kind`, `type`, ...) is kept when scalar.
  */
 export const Summary: Projection = {
   name: 'summary',
-  project<T extends KubeObject>(object: T): T {
-    const out: Record<string, unknown> = { apiVersion: object.apiVersion, kind: object.kind, metadata: leanMetadata(object.metadata) };
+  project<T extends KubeObject>(object: T, strings?: StringTable): T {
+    const out: Record<string, unknown> = { apiVersion: object.apiVersion, kind: object.kind, metadata: leanMetadata(object.metadata, strings) };
     for (const [key, value] of Object.entries(object)) {
       if (key === 'apiVersion' || key === 'kind' || key === 'metadata') continue;
-      if (key === 'status') out[key] = value;
+      if (key === 'status') out[key] = sharedStatus(value, strings);
       else if (key === 'spec' && value !== null && typeof value === 'object') {
         const spec: Record<string, unknown> = {};
         for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
