@@ -42,6 +42,10 @@
  *          [--memory-probe] (preload bench/support/memory-probe.js: V8 and process memory split)
  *          [--no-build] (do not run `npm run build` first: the operator then strips its
  *            types at run time, ~25-30 MiB more RSS than the image, which is built)
+ *          [--as-deployed] (NODE_OPTIONS, MALLOC_* and node flags read from
+ *            deploy/manifests/deployment.yaml and the Dockerfile's ENTRYPOINT, and each
+ *            operator run in a memory cgroup limited to the Deployment's container limit:
+ *            reports its peak, OOM kills and whether it is still running; needs root)
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -56,6 +60,8 @@ import { realisticDeployment } from './support/deployments.ts';
 import { CpuMeter, cpuSeconds } from './support/cpu.ts';
 import { runBench, type BenchContext } from './support/harness.ts';
 import { metricSum, readRss, rssBreakdown, scrapeMetrics, startOperator, waitReady, type OperatorProcess, type RssBreakdown } from './support/operator.ts';
+import { createMemoryCgroup, type MemoryCgroup } from './support/cgroup.ts';
+import { deployedSettings } from './support/deployed.ts';
 import { mib, ms, pool, shuffled, summarize, table, type Row } from './support/stats.ts';
 import { ObjectWatch } from './support/watch.ts';
 
@@ -70,6 +76,7 @@ const { values } = parseArgs({
     'operator-arg': { type: 'string', multiple: true },
     'memory-probe': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    'as-deployed': { type: 'boolean', default: false },
   },
 });
 const updates = Number(values.updates);
@@ -86,8 +93,14 @@ const operatorEnv = Object.fromEntries(
   }),
 );
 
+const asDeployed = values['as-deployed'] ? deployedSettings() : undefined;
+if (asDeployed !== undefined && (values['operator-node-options'] !== undefined || values['operator-env'] !== undefined || values['operator-node-arg'] !== undefined)) {
+  throw new Error('--as-deployed takes NODE_OPTIONS, the environment and the node flags from deploy/manifests and the Dockerfile: drop --operator-node-options, --operator-env and --operator-node-arg');
+}
+if (asDeployed !== undefined && values['no-build']) throw new Error('--as-deployed runs the built modules, as the image does: drop --no-build');
 const operatorArgs = values['operator-arg'] ?? [];
-const nodeArgs = values['operator-node-arg'] ?? [];
+const nodeArgs = asDeployed?.nodeArgs ?? values['operator-node-arg'] ?? [];
+const environment = asDeployed?.env ?? operatorEnv;
 
 if (!values['no-build']) {
   // As the image does (Dockerfile): the operator then loads its modules type-stripped.
@@ -96,7 +109,29 @@ if (!values['no-build']) {
 }
 
 const probePath = fileURLToPath(new URL('./support/memory-probe.js', import.meta.url));
-const nodeOptions = [values['memory-probe'] ? `--import ${probePath}` : '', values['operator-node-options'] ?? ''].filter(Boolean).join(' ') || undefined;
+const nodeOptions = [values['memory-probe'] ? `--import ${probePath}` : '', asDeployed?.nodeOptions ?? values['operator-node-options'] ?? ''].filter(Boolean).join(' ') || undefined;
+
+/** With `--as-deployed`, a memory cgroup limited as the Deployment's container is, removed after `operator` stops. */
+function containerLimit(ctx: BenchContext, replica: number): MemoryCgroup | undefined {
+  if (asDeployed === undefined) return undefined;
+  const cgroup = createMemoryCgroup(`manyfold-bench-${process.pid}-${replica}`, asDeployed.memoryLimitBytes);
+  ctx.log(`operator ${replica} runs in ${cgroup.path} (limit ${mib(asDeployed.memoryLimitBytes)}, the Deployment's)`);
+  return cgroup;
+}
+
+/** One row on how the operator fared under the container's limit. */
+function limitRow(label: string, cgroup: MemoryCgroup | undefined, exited: boolean): Row[] {
+  if (cgroup === undefined || asDeployed === undefined) return [];
+  const kills = cgroup.oomKills();
+  return [
+    {
+      metric: `(b) ${label} under the Deployment's limit: cgroup peak (page cache included); OOM kills; times at the limit; exited`,
+      value: `${mib(cgroup.peakBytes())} of ${mib(asDeployed.memoryLimitBytes)}; ${kills}; ${cgroup.limitHits()}; ${exited ? 'yes' : 'no'}`,
+      target: 'no OOM kill, still running',
+      met: kills === 0 && !exited,
+    },
+  ];
+}
 
 const Cells = 1000;
 const Watched = 10_000;
@@ -292,7 +327,14 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   ctx.defer(() => watch.close());
   await watch.start(ctx.signal);
 
-  const operator = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: operatorEnv, args: operatorArgs });
+  const limit = containerLimit(ctx, 1);
+  const operator = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: environment, args: operatorArgs, cgroup: limit });
+  if (limit !== undefined) {
+    ctx.defer(async () => {
+      await operator.stop();
+      limit.remove();
+    });
+  }
   await waitReady(operator, { signal: ctx.signal });
   await operator.waitForLog((l) => l['event'] === 'controller_started', { signal: ctx.signal });
   const metricsAddress = operator.addresses().metrics ?? '';
@@ -348,7 +390,14 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   // A second replica, started with every object already stored: its first list fills
   // the whole cache at once (what a failover's or a rolling update's new pod does).
   ctx.log('starting a second replica with every object present');
-  const replica = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator-2.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: operatorEnv, args: operatorArgs });
+  const replicaLimit = containerLimit(ctx, 2);
+  const replica = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator-2.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: environment, args: operatorArgs, cgroup: replicaLimit });
+  if (replicaLimit !== undefined) {
+    ctx.defer(async () => {
+      await replica.stop();
+      replicaLimit.remove();
+    });
+  }
   const replicaFrom = performance.now();
   await waitReady(replica, { signal: ctx.signal });
   const replicaSynced = (performance.now() - replicaFrom) / 1000;
@@ -357,6 +406,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   const replicaMaps = await rssBreakdown(replica.pid);
   const replicaProbe = await probe(ctx, replica);
   const replicaCpu = await cpuSeconds(replica.pid);
+  const limitRows = [...limitRow('first operator', limit, !operator.alive()), ...limitRow('second replica', replicaLimit, !replica.alive())];
   await replica.stop();
 
   console.log(`operator modules: ${values['no-build'] ? 'types stripped at run time (--no-build)' : 'types stripped at build time (npm run build, as in the image)'}`);
@@ -365,7 +415,8 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   if (idleProbe) console.log(`memory probe, idle: ${idleProbe}`);
   if (loadedProbe) console.log(`memory probe, ${Watched} objects: ${loadedProbe}`);
   if (replicaProbe) console.log(`memory probe, second replica: ${replicaProbe}`);
-  if (Object.keys(operatorEnv).length > 0) console.log(`operator environment: ${JSON.stringify(operatorEnv)}`);
+  if (Object.keys(environment).length > 0) console.log(`operator environment: ${JSON.stringify(environment)}`);
+  if (asDeployed !== undefined) console.log(`as deployed: settings from deploy/manifests/deployment.yaml and the Dockerfile's ENTRYPOINT; each operator in a memory cgroup limited to ${mib(asDeployed.memoryLimitBytes)} (request ${mib(asDeployed.memoryRequestBytes)})`);
   const cached =
     rssObjects === 'cells'
       ? `${Watched} Cells + ${Watched} stamped ConfigMaps`
@@ -389,6 +440,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
     { metric: '(b) peak RSS over the run (VmHWM)', value: mib(settled.peak), target: RssTarget, met: settled.peak <= RssTargetBytes },
     { metric: '(b) second replica (initial list of every object): RSS settled', value: mib(replicaSettled.rss), target: RssTarget, met: replicaSettled.rss <= RssTargetBytes },
     { metric: '(b) second replica: peak RSS (VmHWM)', value: mib(replicaSettled.peak), target: RssTarget, met: replicaSettled.peak <= RssTargetBytes },
+    ...limitRows,
     { metric: '(b) V8 heap used / total', value: `${mib(metricSum(metrics, 'nodejs_heap_size_used_bytes'))} / ${mib(metricSum(metrics, 'nodejs_heap_size_total_bytes'))}` },
     { metric: '(b) RSS by mapping, idle', value: formatMaps(idleMaps) },
     { metric: '(b) RSS by mapping, all objects', value: formatMaps(maps) },

@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { onLines } from '../../src/runtime/lines.ts';
+import { wrapCommand, type MemoryCgroup } from './cgroup.ts';
 
 /** Parsed log lines kept per process. */
 export const MaxLogLines = 50_000;
@@ -45,6 +46,8 @@ export interface OperatorProcess {
    * `timeoutMs` (default 60,000), when `signal` aborts, or when the process exits first.
    */
   waitForLog(predicate: (line: LogLine) => boolean, options?: { timeoutMs?: number; signal?: AbortSignal; after?: number }): Promise<LogLine>;
+  /** The process has not exited. */
+  alive(): boolean;
   /** Sends `signal` to the pid (no-op after exit). */
   kill(signal: NodeJS.Signals): void;
   /** SIGTERM, then SIGKILL after `graceMs` (default 10,000); resolves after exit. */
@@ -86,6 +89,8 @@ export interface StartOptions {
    * controller alone, with this concurrency) instead of `manyfold operator`.
    */
   readonly cellConcurrency?: number | undefined;
+  /** Run the process inside this memory cgroup (support/cgroup.ts), as a container's limit would. */
+  readonly cgroup?: MemoryCgroup | undefined;
   readonly processes: ProcessSet;
 }
 
@@ -104,7 +109,8 @@ export function startOperator(options: StartOptions): OperatorProcess {
     ...(options.args ?? []),
   ];
   const env = { ...process.env, ...(options.nodeOptions === undefined ? {} : { NODE_OPTIONS: options.nodeOptions }), ...(options.env ?? {}) };
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const command = options.cgroup === undefined ? { file: process.execPath, args } : wrapCommand(options.cgroup, [process.execPath, ...args]);
+  const child = spawn(command.file, command.args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   if (child.pid === undefined) throw new Error('could not start the operator process');
   const pid = child.pid;
   const raw: WriteStream = createWriteStream(options.logFile, { flags: 'w' });
@@ -153,6 +159,7 @@ export function startOperator(options: StartOptions): OperatorProcess {
       return dropped;
     },
     exited,
+    alive,
     identity: () => identity,
     addresses: () => addresses,
     waitForLog: (predicate, opts = {}) => {
