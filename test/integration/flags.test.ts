@@ -83,7 +83,12 @@ describe('FeatureFlag controller', () => {
     });
     expect(s).toMatchObject({ configMap: FLAGS_CONFIGMAP, distribution: { new: 100 } });
     expect(ready(s)).toMatchObject({ status: 'True', reason: 'Published' });
-    expect((await status('search'))?.distribution).toEqual({}); // targeting-dependent
+    // Each flag's status is its own write, after the publish: wait for search's too.
+    const searchStatus = await eventually('search status', async () => {
+      const st = await status('search');
+      return st?.version !== undefined && st.version >= p.version && st;
+    });
+    expect(searchStatus.distribution).toEqual({}); // targeting-dependent
     await eventually('the OpenFeature client evaluates the published flag', async () => (await client.getStringValue('checkout', 'code-default', { targetingKey: 'u1' })) === 'new-checkout');
     expect(await client.getBooleanValue('search', false, { targetingKey: 'u1', email: 'ada@corp.com' })).toBe(true);
     expect(await client.getBooleanValue('search', true, { targetingKey: 'u1', email: 'bob@example.com' })).toBe(false);
