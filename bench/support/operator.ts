@@ -89,6 +89,8 @@ export interface StartOptions {
    * controller alone, with this concurrency) instead of `manyfold operator`.
    */
   readonly cellConcurrency?: number | undefined;
+  /** The node binary to run (default: this process's). */
+  readonly node?: string | undefined;
   /** Run the process inside this memory cgroup (support/cgroup.ts), as a container's limit would. */
   readonly cgroup?: MemoryCgroup | undefined;
   readonly processes: ProcessSet;
@@ -109,7 +111,8 @@ export function startOperator(options: StartOptions): OperatorProcess {
     ...(options.args ?? []),
   ];
   const env = { ...process.env, ...(options.nodeOptions === undefined ? {} : { NODE_OPTIONS: options.nodeOptions }), ...(options.env ?? {}) };
-  const command = options.cgroup === undefined ? { file: process.execPath, args } : wrapCommand(options.cgroup, [process.execPath, ...args]);
+  const node = options.node ?? process.execPath;
+  const command = options.cgroup === undefined ? { file: node, args } : wrapCommand(options.cgroup, [node, ...args]);
   const child = spawn(command.file, command.args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   if (child.pid === undefined) throw new Error('could not start the operator process');
   const pid = child.pid;
