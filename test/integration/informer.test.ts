@@ -37,6 +37,37 @@ describe('Informer', () => {
   const values = (informer: Informer<ConfigMap>): Record<string, string | undefined> =>
     Object.fromEntries(informer.store.list().filter((c) => c.metadata.name?.startsWith('cm-')).map((c): [string, string | undefined] => [c.metadata.name ?? '', c.data?.['value']]));
 
+  it('stores a paged first list page by page, each object added once, and syncs only after the last page', async () => {
+    const label = 'manyfold.dev/informer-test=paged';
+    await Promise.all(
+      Array.from({ length: 23 }, (_, i) =>
+        client.create(Resources.ConfigMap, { ...configMap(ns.name, `paged-${String(i).padStart(2, '0')}`, String(i)), metadata: { name: `paged-${String(i).padStart(2, '0')}`, namespace: ns.name, labels: { 'manyfold.dev/informer-test': 'paged' } } }),
+      ),
+    );
+    const stop = new AbortController();
+    const informer = new Informer<ConfigMap>({ client, type: Resources.ConfigMap, namespace: ns.name, labelSelector: label, pageSize: 5 });
+    const adds: { name: string; synced: boolean; cached: number }[] = [];
+    informer.addHandler({ onAdd: (o) => adds.push({ name: o.metadata.name ?? '', synced: informer.hasSynced(), cached: informer.store.size }) });
+    const running = informer.start(stop.signal);
+    try {
+      await informer.waitForSync();
+      expect(informer.store.size).toBe(23);
+      expect(adds.map((a) => a.name).sort()).toEqual(Array.from({ length: 23 }, (_, i) => `paged-${String(i).padStart(2, '0')}`));
+      // Delivered while listing (before the informer called itself synced), a page at a
+      // time: the first adds saw one page cached, not the whole list.
+      expect(adds.every((a) => !a.synced)).toBe(true);
+      expect(adds[0]?.cached).toBe(5);
+      expect(Object.isFrozen(informer.store.get(`${ns.name}/paged-00`))).toBe(true);
+      // Synced, it goes on over the watch: a deletion leaves the cache, no add repeats.
+      await client.delete(Resources.ConfigMap, { name: 'paged-22', namespace: ns.name });
+      await eventually('paged-22 gone from the cache', async () => informer.store.get(`${ns.name}/paged-22`) === undefined);
+      expect(adds).toHaveLength(23);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+
   it('recovers from a silent watch connection without missing the final state', async () => {
     const server = new URL(client.server);
     const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });

@@ -36,7 +36,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import { initialLoopState, listDue, stepLoop, watchBudgetSeconds } from './loop.ts';
 import type { Projection } from './projection.ts';
 import { StringTable } from './strings.ts';
-import { Store, selectedLabelKeys, type Delta, type IndexFunc } from './store.ts';
+import { Store, deepFreeze, selectedLabelKeys, type Delta, type IndexFunc } from './store.ts';
 
 export interface EventHandler<T extends KubeObject> {
   onAdd?(object: T): void;
@@ -184,9 +184,21 @@ export class Informer<T extends KubeObject = KubeObject> {
     return object;
   }
 
+  /**
+   * Lists every page. The first list, into an empty store before the informer has
+   * synced (no reconcile reads it yet), stores each page and dispatches its adds as it
+   * arrives, so the work and garbage of a 10,000-object list are spread between the page
+   * reads, where the garbage collector keeps up (stored at the end, they were one
+   * synchronous burst of ~20 MiB: the peak of a cold start). Every other list (a relist,
+   * a retry) collects the pages and diffs them against the store at the end, so
+   * deletions are found and a synced reader never sees half a list.
+   */
   private async list(signal: AbortSignal): Promise<void> {
     const { client, type } = this.options;
+    const incremental = !this.synced && this.store.size === 0;
     const items: T[] = [];
+    let listed = 0;
+    let changes = 0;
     let continueToken: string | undefined;
     let resourceVersion: string | undefined;
     do {
@@ -200,15 +212,29 @@ export class Informer<T extends KubeObject = KubeObject> {
       });
       const kind = type.kind;
       const apiVersion = type.group === '' ? type.version : `${type.group}/${type.version}`;
-      for (const item of page.items) items.push(this.prepare({ ...item, kind, apiVersion }));
+      listed += page.items.length;
+      if (incremental) {
+        const deltas: Delta<T>[] = [];
+        for (const item of page.items) {
+          const delta = this.store.upsert(this.prepare({ ...item, kind, apiVersion }));
+          if (delta) deltas.push(delta);
+        }
+        changes += deltas.length;
+        this.dispatch(deltas);
+      } else {
+        for (const item of page.items) items.push(deepFreeze(this.prepare({ ...item, kind, apiVersion })));
+      }
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (continueToken);
     this.stats.lists++;
-    const deltas = this.store.replace(items);
+    if (!incremental) {
+      const deltas = this.store.replace(items);
+      changes = deltas.length;
+      this.dispatch(deltas);
+    }
     this.resourceVersion = resourceVersion;
-    this.log.debug({ event: 'informer_listed', items: items.length, changes: deltas.length, resourceVersion }, 'listed');
-    this.dispatch(deltas);
+    this.log.debug({ event: 'informer_listed', items: listed, changes, resourceVersion }, 'listed');
     if (!this.synced) {
       this.synced = true;
       for (const waiter of this.syncWaiters.splice(0)) waiter();
