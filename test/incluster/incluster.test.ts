@@ -10,7 +10,8 @@
  * - one replica leads (the Lease holder); the other takes over when the leader's pod is
  *   deleted, and again when the leader's container is killed through containerd;
  * - examples/ applied: the example SensorFleet's agent runs on the real node and the
- *   fleet reports Ready=True with reportingNodes >= 1; the Cells (their workloads on the
+ *   fleet has heard from it (Ready with it reporting, or Degraded naming the errors its
+ *   heartbeat carried: the example's thermal-zone sensor and collector may not work here); the Cells (their workloads on the
  *   kwok node) become Ready; the FencedLease is not checked (the in-cluster operator has
  *   no etcd it can reach: etcd listens on 127.0.0.1 only);
  * - a SensorFleet forwarding to a collector this test runs on the node's bridge address:
@@ -55,7 +56,7 @@ type Pod = KubeObject & {
   };
 };
 type Lease = KubeObject & { spec?: { holderIdentity?: string } };
-type Fleet = KubeObject & { status?: { reportingNodes?: number; observedGeneration?: number; conditions?: { type: string; status: string; reason?: string }[] } };
+type Fleet = KubeObject & { status?: { reportingNodes?: number; readyNodes?: number; observedGeneration?: number; conditions?: { type: string; status: string; reason?: string; message?: string }[] } };
 
 const podReady = (p: Pod) => p.metadata.deletionTimestamp === undefined && (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);
 
@@ -226,25 +227,34 @@ describe.skipIf(skip !== '')('in-cluster: the operator and agents as pods on a r
     await settled('two Ready operator pods after the restart');
   });
 
-  it("examples/ apply; the example SensorFleet's agent on the real node reports (Ready=True, reportingNodes >= 1)", async () => {
+  it("examples/ apply; the example SensorFleet's agent on the real node reports (Ready with it reporting, or Degraded naming its errors)", async () => {
     const ns = 'manyfold-examples';
     await kubectl(['create', 'namespace', ns]);
     await kubectl(['apply', '--server-side', '-n', ns, '-f', join(repo, 'examples')]);
     const started = Date.now();
+    // The fleet has heard from the agent on the real node: Ready with it reporting, or
+    // Degraded naming it for the errors its heartbeat carried. Which one depends on the
+    // node, not on us: the example's cpu-temp sensor reads a thermal zone this machine
+    // may not have, and its collector runs on the kwok node, where the agent cannot
+    // reach it; either makes the agent report errors within 15-30 s, so Ready=True is
+    // only a window (a test that waited for it failed whenever the first heartbeat was late).
     const fleet = await withDiagnostics(ns, eventually(
-      'the example SensorFleet to be Ready with a reporting node',
+      'the example SensorFleet to have heard from the agent on the real node',
       async () => {
         const f = await client.get<Fleet>({ group: 'manyfold.dev', version: 'v1alpha1', plural: 'sensorfleets', kind: 'SensorFleet', namespaced: true }, 'edge-sensors', ns);
         const ready = f.status?.conditions?.find((c) => c.type === 'Ready');
-        return ready?.status === 'True' && (f.status?.reportingNodes ?? 0) >= 1 ? f : undefined;
+        const degraded = f.status?.conditions?.find((c) => c.type === 'Degraded');
+        const reporting = ready?.status === 'True' && (f.status?.reportingNodes ?? 0) >= 1;
+        const erring = degraded?.status === 'True' && degraded.reason === 'AgentErrors' && (degraded.message ?? '').includes(node.name);
+        return (f.status?.readyNodes ?? 0) >= 1 && (reporting || erring) ? { f, how: reporting ? 'Ready, reporting' : `Degraded: ${degraded?.message ?? ''}` } : undefined;
       },
       { timeoutMs: 180_000, intervalMs: 1000 },
     ));
-    process.stderr.write(`[incluster] example SensorFleet Ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(`[incluster] example SensorFleet heard from the agent in ${((Date.now() - started) / 1000).toFixed(1)} s (${fleet.how})\n`);
     const agents = (await client.list<Pod>(Resources.Pod, { namespace: ns })).items.filter((p) => p.spec.nodeName === node.name && p.metadata.name?.includes('edge-sensors'));
     expect(agents.length).toBeGreaterThanOrEqual(1);
     expect(agents.every(podReady)).toBe(true);
-    expect(fleet.status?.reportingNodes).toBeGreaterThanOrEqual(1);
+    expect(fleet.f.status?.readyNodes).toBeGreaterThanOrEqual(1);
     // The Cells' workloads do not tolerate the edge taint: they land on the kwok node
     // (faked) and the in-cluster operator converges them all the same.
     const cells = await eventually(
