@@ -114,16 +114,24 @@ const probePath = fileURLToPath(new URL('./support/memory-probe.js', import.meta
 const nodeOptions = [values['memory-probe'] ? `--import ${probePath}` : '', asDeployed?.nodeOptions ?? values['operator-node-options'] ?? ''].filter(Boolean).join(' ') || undefined;
 
 /**
- * With `--as-deployed`, a memory cgroup limited as the Deployment's container is, and a
- * node binary of its own (so the cgroup is charged for the binary's pages, as a
- * container is for its image's: support/cgroup.ts).
+ * Starts operator replica `replica` (1, 2) logging to `logFile`. With `--as-deployed`, in
+ * a memory cgroup limited as the Deployment's container is and from a node binary of its
+ * own (so the cgroup is charged for the binary's pages, as a container is for its
+ * image's: support/cgroup.ts); both are removed after the process stops.
  */
-function containerLimit(ctx: BenchContext, replica: number): { cgroup?: MemoryCgroup; node?: string } {
-  if (asDeployed === undefined) return {};
+function startReplica(ctx: BenchContext, replica: number, logFile: string): { operator: OperatorProcess; cgroup?: MemoryCgroup } {
+  const options = { kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, logFile), processes: ctx.processes, nodeOptions, nodeArgs, env: environment, args: operatorArgs };
+  if (asDeployed === undefined) return { operator: startOperator(options) };
   const cgroup = createMemoryCgroup(`manyfold-bench-${process.pid}-${replica}`, asDeployed.memoryLimitBytes);
   const node = privateCopy(process.execPath, join(ctx.dir, `node-${replica}`));
   ctx.log(`operator ${replica} runs ${node} in ${cgroup.path} (limit ${mib(asDeployed.memoryLimitBytes)}, the Deployment's)`);
-  return { cgroup, node };
+  const operator = startOperator({ ...options, cgroup, node });
+  ctx.defer(async () => {
+    await operator.stop();
+    cgroup.remove();
+    rmSync(node, { force: true });
+  });
+  return { operator, cgroup };
 }
 
 /** One row on how the operator fared under the container's limit. */
@@ -339,15 +347,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   ctx.defer(() => watch.close());
   await watch.start(ctx.signal);
 
-  const { cgroup: limit, node } = containerLimit(ctx, 1);
-  const operator = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: environment, args: operatorArgs, cgroup: limit, node });
-  if (limit !== undefined) {
-    ctx.defer(async () => {
-      await operator.stop();
-      limit.remove();
-      if (node !== undefined) rmSync(node, { force: true });
-    });
-  }
+  const { operator, cgroup: limit } = startReplica(ctx, 1, 'operator.log');
   await waitReady(operator, { signal: ctx.signal });
   await operator.waitForLog((l) => l['event'] === 'controller_started', { signal: ctx.signal });
   const metricsAddress = operator.addresses().metrics ?? '';
@@ -403,15 +403,7 @@ const code = await runBench({ name: 'reconcile', title: `Reconcile latency with 
   // A second replica, started with every object already stored: its first list fills
   // the whole cache at once (what a failover's or a rolling update's new pod does).
   ctx.log('starting a second replica with every object present');
-  const { cgroup: replicaLimit, node: replicaNode } = containerLimit(ctx, 2);
-  const replica = startOperator({ kubeconfig: ctx.cluster.operatorKubeconfig, logFile: join(ctx.dir, 'operator-2.log'), processes: ctx.processes, nodeOptions, nodeArgs, env: environment, args: operatorArgs, cgroup: replicaLimit, node: replicaNode });
-  if (replicaLimit !== undefined) {
-    ctx.defer(async () => {
-      await replica.stop();
-      replicaLimit.remove();
-      if (replicaNode !== undefined) rmSync(replicaNode, { force: true });
-    });
-  }
+  const { operator: replica, cgroup: replicaLimit } = startReplica(ctx, 2, 'operator-2.log');
   const replicaFrom = performance.now();
   await waitReady(replica, { signal: ctx.signal });
   const replicaSynced = (performance.now() - replicaFrom) / 1000;

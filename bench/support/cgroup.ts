@@ -36,11 +36,11 @@ export interface MemoryCgroup {
   /** Times usage hit the limit (v1 `failcnt`, v2 `max` events): reclaim was forced. */
   limitHits(): number;
   /**
-   * Usage now, bytes: all of it; the working set (usage less inactive file pages, what
-   * the kubelet compares with the limit); anonymous memory (what reclaim cannot drop
-   * without swap); page cache.
+   * Usage now, bytes: the working set (usage less inactive file pages, what the kubelet
+   * compares with the limit); anonymous memory (what reclaim cannot drop without swap);
+   * page cache.
    */
-  usage(): { total: number; workingSet: number; anon: number; cache: number };
+  usage(): { workingSet: number; anon: number; cache: number };
   remove(): void;
 }
 
@@ -83,7 +83,7 @@ export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgro
       usage: () => {
         const total = readNumber(join(path, 'memory.current'));
         const stat = join(path, 'memory.stat');
-        return { total, workingSet: total - keyed(stat, 'inactive_file'), anon: keyed(stat, 'anon'), cache: keyed(stat, 'file') };
+        return { workingSet: total - keyed(stat, 'inactive_file'), anon: keyed(stat, 'anon'), cache: keyed(stat, 'file') };
       },
       remove: () => rmdirSync(path),
     };
@@ -103,7 +103,7 @@ export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgro
     usage: () => {
       const total = readNumber(join(path, 'memory.usage_in_bytes'));
       const stat = join(path, 'memory.stat');
-      return { total, workingSet: total - keyed(stat, 'total_inactive_file'), anon: keyed(stat, 'total_rss'), cache: keyed(stat, 'total_cache') };
+      return { workingSet: total - keyed(stat, 'total_inactive_file'), anon: keyed(stat, 'total_rss'), cache: keyed(stat, 'total_cache') };
     },
     remove: () => rmdirSync(path),
   };

@@ -76,7 +76,6 @@ describe('Agent against a real HTTP sink', () => {
     const backlog = agent.spoolStats()?.records ?? 0;
     expect(backlog).toBeGreaterThan(100);
     expect(agent.spoolStats()?.bytes ?? Infinity).toBeLessThanOrEqual(64 * 1024 * 1024);
-    expect(agent.stats.forward.errors.get('network') ?? 0).toBeGreaterThan(0);
     sink.mode = { kind: 'ok' };
     await eventually('the backlog to drain', () => (agent.spoolStats()?.records ?? 1) < 10);
     await agent.stop();

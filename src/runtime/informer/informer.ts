@@ -200,6 +200,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private async list(signal: AbortSignal): Promise<void> {
     const { client, type } = this.options;
     const incremental = !this.synced && this.store.size === 0;
+    const kind = type.kind;
+    const apiVersion = type.group === '' ? type.version : `${type.group}/${type.version}`;
     const items: T[] = [];
     let listed = 0;
     let changes = 0;
@@ -214,20 +216,20 @@ export class Informer<T extends KubeObject = KubeObject> {
         continue: continueToken,
         signal,
       });
-      const kind = type.kind;
-      const apiVersion = type.group === '' ? type.version : `${type.group}/${type.version}`;
       listed += page.items.length;
-      if (incremental) {
-        const deltas: Delta<T>[] = [];
-        for (const item of page.items) {
-          const delta = this.store.upsert(this.prepare({ ...item, kind, apiVersion }));
+      const deltas: Delta<T>[] = [];
+      for (const item of page.items) {
+        // Frozen here, page by page, either way: the store would otherwise freeze a
+        // relist's objects in one pass at the end.
+        const object = deepFreeze(this.prepare({ ...item, kind, apiVersion }));
+        if (!incremental) items.push(object);
+        else {
+          const delta = this.store.upsert(object);
           if (delta) deltas.push(delta);
         }
-        changes += deltas.length;
-        this.dispatch(deltas);
-      } else {
-        for (const item of page.items) items.push(deepFreeze(this.prepare({ ...item, kind, apiVersion })));
       }
+      changes += deltas.length;
+      this.dispatch(deltas);
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (continueToken);
